@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace SessionCache.AuthJs.Internals;
+
+/// <summary>
+/// Local mode, database strategy: reads the session and its user through the Auth.js adapter's
+/// tables (<c>@auth/pg-adapter</c>'s <c>sessions</c> and <c>users</c>), deletes an expired session,
+/// and extends a session's expiry when it is due, as Auth.js' session handler does.
+/// </summary>
+internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisposable
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly DatabaseSessionOptions _options;
+    private readonly int _maxCookieHeaderLength;
+    private readonly string[] _cookieNames;
+    private readonly string _selectSql;
+    private readonly string _deleteSql;
+    private readonly string _extendSql;
+
+    public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger)
+    {
+        _options = options.Database;
+        _time = time;
+        _logger = logger;
+        _maxCookieHeaderLength = options.MaxCookieHeaderLength;
+        _cookieNames = _options.CookieName is { Length: > 0 } custom
+            ? [custom]
+            : ["__Secure-authjs.session-token", "authjs.session-token", "__Secure-next-auth.session-token", "next-auth.session-token"];
+
+        // Validated at start; the names are quoted identifiers, never request input.
+        SqlIdentifier.TryQuote(_options.SessionsTable, out var sessions);
+        SqlIdentifier.TryQuote(_options.UsersTable, out var users);
+        _selectSql = $"""
+            SELECT s."userId", s.expires, u.id IS NOT NULL, u.name, u.email, u.image
+            FROM {sessions} s LEFT JOIN {users} u ON u.id = s."userId"
+            WHERE s."sessionToken" = $1
+            LIMIT 1
+            """;
+        _deleteSql = $"""DELETE FROM {sessions} WHERE "sessionToken" = $1""";
+        _extendSql = $"""UPDATE {sessions} SET expires = $2 WHERE "sessionToken" = $1""";
+
+        var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+        _dataSource = builder.Build();
+    }
+
+    public async ValueTask<SessionLookupResult> ResolveAsync(SessionRequest request, CancellationToken cancellationToken)
+    {
+        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
+        {
+            return SessionLookupResult.Invalid("cookie header too large");
+        }
+
+        var token = string.Empty;
+        foreach (var name in _cookieNames)
+        {
+            token = CookieReader.ReadSessionToken(request, name);
+            if (token.Length > 0)
+            {
+                break;
+            }
+        }
+
+        if (token.Length == 0)
+        {
+            return SessionLookupResult.NoSession;
+        }
+
+        try
+        {
+            return await LookupAsync(token, cancellationToken);
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            var retryable = exception is not NpgsqlException npgsql || npgsql.IsTransient;
+
+            // Only the type and SQL state: a server message's detail can quote row values.
+            LogDatabaseFailed(_logger, exception.GetType().Name, (exception as PostgresException)?.SqlState ?? "-", retryable);
+            return SessionLookupResult.UpstreamFailure("session database unavailable", retryable);
+        }
+    }
+
+    private async Task<SessionLookupResult> LookupAsync(string token, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+        string userId;
+        DateTimeOffset expires;
+        bool userExists;
+        string? name, email, image;
+        await using (var select = new NpgsqlCommand(_selectSql, connection))
+        {
+            select.Parameters.Add(new NpgsqlParameter { Value = token });
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
+            {
+                return SessionLookupResult.NoSession;
+            }
+
+            userId = Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture) ?? string.Empty;
+            expires = new DateTimeOffset(DateTime.SpecifyKind(reader.GetDateTime(1), DateTimeKind.Utc));
+            userExists = reader.GetBoolean(2);
+            name = reader.IsDBNull(3) ? null : reader.GetString(3);
+            email = reader.IsDBNull(4) ? null : reader.GetString(4);
+            image = reader.IsDBNull(5) ? null : reader.GetString(5);
+        }
+
+        var now = _time.GetUtcNow();
+        if (expires < now)
+        {
+            await using var delete = new NpgsqlCommand(_deleteSql, connection);
+            delete.Parameters.Add(new NpgsqlParameter { Value = token });
+            await delete.ExecuteNonQueryAsync(cancellationToken);
+            LogExpiredSessionDeleted(_logger);
+            return SessionLookupResult.Expired("session expired");
+        }
+
+        // The adapter answers "no session" when the session's user is gone.
+        if (!userExists)
+        {
+            return SessionLookupResult.NoSession;
+        }
+
+        // Auth.js writes a new expiry at most once per updateAge: when (expires - maxAge + updateAge) has passed.
+        if (_options.ExtendSessions && expires - _options.SessionMaxAge + _options.UpdateAge <= now)
+        {
+            await using var extend = new NpgsqlCommand(_extendSql, connection);
+            extend.Parameters.Add(new NpgsqlParameter { Value = token });
+            extend.Parameters.Add(new NpgsqlParameter { Value = (now + _options.SessionMaxAge).UtcDateTime });
+            await extend.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        // Auth.js answers with the expiry it read, not the one it may just have written.
+        var json = SessionJson.Write(JsonString(name), JsonString(email), JsonString(image), SessionJson.ToIsoString(expires));
+        using var document = JsonDocument.Parse(json);
+        return SessionLookupResult.Found(AuthJsSession.FromDocument(document.RootElement, json), userId, issuedAt: null, validUntil: expires);
+    }
+
+    // Database NULLs are JSON nulls in Auth.js' answer.
+    private static JsonElement JsonString(string? value) =>
+        value is null ? NullElement : JsonSerializer.SerializeToElement(value);
+
+    private static readonly JsonElement NullElement = JsonSerializer.SerializeToElement<string?>(null);
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Session database failed ({ExceptionType}, SQL state {SqlState}, retryable: {Retryable})")]
+    private static partial void LogDatabaseFailed(ILogger logger, string exceptionType, string sqlState, bool retryable);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Debug, Message = "Expired database session deleted")]
+    private static partial void LogExpiredSessionDeleted(ILogger logger);
+}

@@ -1,0 +1,337 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Buffers.Text;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace SessionCache.AuthJs.Internals;
+
+/// <summary>The JWE content encryption algorithms Auth.js and NextAuth.js tokens use.</summary>
+internal enum ContentEncryption
+{
+    A128CbcHs256,
+    A256CbcHs512,
+    A256Gcm,
+}
+
+/// <summary>
+/// A compact JWE (RFC 7516) with <c>alg=dir</c>, parsed and checked as <c>jose</c>' <c>jwtDecrypt</c>
+/// checks it before it asks for a key.
+/// </summary>
+internal readonly struct JweToken
+{
+    // jose's limit on an inflated "zip":"DEF" payload.
+    private const int MaxInflatedBytes = 250_000;
+
+    private readonly string _token;
+    private readonly Range _iv;
+    private readonly Range _ciphertext;
+    private readonly Range _tag;
+    private readonly int _protectedLength;
+
+    private JweToken(string token, Range iv, Range ciphertext, Range tag, int protectedLength, ContentEncryption encryption, JsonElement? kid, bool compressed, HeaderClaims claims)
+    {
+        _token = token;
+        _iv = iv;
+        _ciphertext = ciphertext;
+        _tag = tag;
+        _protectedLength = protectedLength;
+        Encryption = encryption;
+        Kid = kid;
+        Compressed = compressed;
+        ReplicatedClaims = claims;
+    }
+
+    public ContentEncryption Encryption { get; }
+
+    /// <summary>The header's <c>kid</c>, or <see langword="null"/> when the header has none.</summary>
+    public JsonElement? Kid { get; }
+
+    public bool Compressed { get; }
+
+    /// <summary><c>iss</c>, <c>sub</c>, <c>aud</c> copied into the header, which must match the payload's.</summary>
+    public HeaderClaims ReplicatedClaims { get; }
+
+    public static bool TryParse(string token, IReadOnlySet<ContentEncryption> allowed, out JweToken jwe, out string reason)
+    {
+        jwe = default;
+        Span<Range> parts = stackalloc Range[6];
+        if (token.AsSpan().Split(parts, '.') != 5)
+        {
+            reason = "not a compact JWE";
+            return false;
+        }
+
+        var headerText = token.AsSpan()[parts[0]];
+        byte[] headerBytes;
+        try
+        {
+            headerBytes = Base64Url.DecodeFromChars(headerText);
+        }
+        catch (FormatException)
+        {
+            reason = "protected header is not base64url";
+            return false;
+        }
+
+        JsonDocument header;
+        try
+        {
+            header = JsonDocument.Parse(headerBytes);
+        }
+        catch (JsonException)
+        {
+            reason = "protected header is not JSON";
+            return false;
+        }
+
+        using (header)
+        {
+            var root = header.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                reason = "protected header is not an object";
+                return false;
+            }
+
+            // No JWE extension parameters are recognized, so any "crit" makes the token unusable.
+            if (root.TryGetProperty("crit"u8, out _))
+            {
+                reason = "unsupported crit header";
+                return false;
+            }
+
+            var compressed = false;
+            if (root.TryGetProperty("zip"u8, out var zip))
+            {
+                if (zip.ValueKind != JsonValueKind.String || !zip.ValueEquals("DEF"u8))
+                {
+                    reason = "unsupported zip header";
+                    return false;
+                }
+
+                compressed = true;
+            }
+
+            if (!root.TryGetProperty("alg"u8, out var alg) || alg.ValueKind != JsonValueKind.String || alg.GetString() is not { Length: > 0 })
+            {
+                reason = "missing alg";
+                return false;
+            }
+
+            if (!alg.ValueEquals("dir"u8))
+            {
+                reason = "alg not allowed";
+                return false;
+            }
+
+            if (!root.TryGetProperty("enc"u8, out var enc) || enc.ValueKind != JsonValueKind.String || enc.GetString() is not { Length: > 0 })
+            {
+                reason = "missing enc";
+                return false;
+            }
+
+            ContentEncryption? encryption = enc.ValueEquals("A256CBC-HS512"u8) ? ContentEncryption.A256CbcHs512
+                : enc.ValueEquals("A256GCM"u8) ? ContentEncryption.A256Gcm
+                : enc.ValueEquals("A128CBC-HS256"u8) ? ContentEncryption.A128CbcHs256
+                : null;
+            if (encryption is not { } encValue || !allowed.Contains(encValue))
+            {
+                reason = "enc not allowed";
+                return false;
+            }
+
+            // "dir" uses the shared key as the content key: the encrypted key must be empty.
+            if (!parts[1].Equals(parts[1].Start..parts[1].Start))
+            {
+                reason = "unexpected encrypted key";
+                return false;
+            }
+
+            var (ivLength, tagLength) = Sizes(encValue);
+            if (!HasDecodedLength(token, parts[2], ivLength))
+            {
+                reason = "bad initialization vector";
+                return false;
+            }
+
+            if (!HasDecodedLength(token, parts[4], tagLength))
+            {
+                reason = "bad authentication tag";
+                return false;
+            }
+
+            JsonElement? kid = root.TryGetProperty("kid"u8, out var kidElement) ? kidElement.Clone() : null;
+            jwe = new JweToken(token, parts[2], parts[3], parts[4], headerText.Length, encValue, kid, compressed, HeaderClaims.From(root));
+            reason = string.Empty;
+            return true;
+        }
+    }
+
+    /// <summary>Authenticates and decrypts; <see langword="null"/> when the key is wrong or the token was altered.</summary>
+    public byte[]? Decrypt(ReadOnlySpan<byte> key)
+    {
+        var aad = Encoding.ASCII.GetBytes(_token, 0, _protectedLength);
+        byte[] ciphertext;
+        Span<byte> iv = stackalloc byte[16];
+        Span<byte> tag = stackalloc byte[32];
+        try
+        {
+            ciphertext = Base64Url.DecodeFromChars(_token.AsSpan()[_ciphertext]);
+            iv = iv[..Base64Url.DecodeFromChars(_token.AsSpan()[_iv], iv)];
+            tag = tag[..Base64Url.DecodeFromChars(_token.AsSpan()[_tag], tag)];
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+
+        var plaintext = Encryption == ContentEncryption.A256Gcm
+            ? DecryptGcm(key, iv, ciphertext, tag, aad)
+            : DecryptCbcHmac(key, iv, ciphertext, tag, aad, Encryption);
+        if (plaintext is null || !Compressed)
+        {
+            return plaintext;
+        }
+
+        return Inflate(plaintext);
+    }
+
+    public static int KeyLength(ContentEncryption encryption) => encryption switch
+    {
+        ContentEncryption.A256CbcHs512 => 64,
+        _ => 32,
+    };
+
+    private static (int IvLength, int TagLength) Sizes(ContentEncryption encryption) => encryption switch
+    {
+        ContentEncryption.A256Gcm => (12, 16),
+        ContentEncryption.A128CbcHs256 => (16, 16),
+        _ => (16, 32),
+    };
+
+    private static bool HasDecodedLength(string token, Range range, int expected)
+    {
+        var text = token.AsSpan()[range];
+        return Base64Url.IsValid(text, out var length) && length == expected;
+    }
+
+    private static byte[]? DecryptGcm(ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, byte[] ciphertext, ReadOnlySpan<byte> tag, byte[] aad)
+    {
+        if (key.Length != 32)
+        {
+            return null;
+        }
+
+        var plaintext = new byte[ciphertext.Length];
+        using var gcm = new AesGcm(key, tagSizeInBytes: 16);
+        try
+        {
+            gcm.Decrypt(iv, ciphertext, tag, plaintext, aad);
+            return plaintext;
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return null;
+        }
+    }
+
+    // RFC 7518 5.2.2.2: MAC over AAD || IV || ciphertext || AAD length in bits (64-bit big-endian).
+    private static byte[]? DecryptCbcHmac(ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, byte[] ciphertext, ReadOnlySpan<byte> tag, byte[] aad, ContentEncryption encryption)
+    {
+        var half = KeyLength(encryption) / 2;
+        if (key.Length != half * 2 || ciphertext.Length == 0 || ciphertext.Length % 16 != 0)
+        {
+            return null;
+        }
+
+        var macKey = key[..half];
+        var encKey = key[half..];
+        var macInputLength = aad.Length + iv.Length + ciphertext.Length + 8;
+        var rented = ArrayPool<byte>.Shared.Rent(macInputLength);
+        try
+        {
+            var macInput = rented.AsSpan(0, macInputLength);
+            aad.CopyTo(macInput);
+            iv.CopyTo(macInput[aad.Length..]);
+            ciphertext.CopyTo(macInput[(aad.Length + iv.Length)..]);
+            BinaryPrimitives.WriteUInt64BigEndian(macInput[^8..], (ulong)aad.Length * 8);
+
+            Span<byte> mac = stackalloc byte[64];
+            var macLength = encryption == ContentEncryption.A256CbcHs512
+                ? HMACSHA512.HashData(macKey, macInput, mac)
+                : HMACSHA256.HashData(macKey, macInput, mac);
+            if (!CryptographicOperations.FixedTimeEquals(mac[..(macLength / 2)], tag))
+            {
+                return null;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+
+        using var aes = Aes.Create();
+        aes.Key = encKey.ToArray();
+        try
+        {
+            return aes.DecryptCbc(ciphertext, iv, PaddingMode.PKCS7);
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[]? Inflate(byte[] compressed)
+    {
+        try
+        {
+            using var input = new MemoryStream(compressed);
+            using var deflate = new DeflateStream(input, CompressionMode.Decompress);
+            using var output = new MemoryStream();
+            var buffer = new byte[8192];
+            int read;
+            while ((read = deflate.Read(buffer)) > 0)
+            {
+                if (output.Length + read > MaxInflatedBytes)
+                {
+                    return null;
+                }
+
+                output.Write(buffer, 0, read);
+            }
+
+            return output.ToArray();
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>The <c>iss</c>, <c>sub</c> and <c>aud</c> a JWE header may replicate from its claims (RFC 7519 5.3).</summary>
+internal readonly record struct HeaderClaims(string? Iss, string? Sub, string? Aud, bool Any)
+{
+    public static HeaderClaims From(JsonElement header)
+    {
+        var iss = Raw(header, "iss"u8);
+        var sub = Raw(header, "sub"u8);
+        var aud = Raw(header, "aud"u8);
+        return new HeaderClaims(iss, sub, aud, iss is not null || sub is not null || aud is not null);
+    }
+
+    /// <summary>Whether the payload agrees with every replicated claim.</summary>
+    public bool MatchedBy(JsonElement payload) =>
+        !Any || (Same(Iss, payload, "iss"u8) && Same(Sub, payload, "sub"u8) && Same(Aud, payload, "aud"u8));
+
+    private static bool Same(string? headerValue, JsonElement payload, ReadOnlySpan<byte> name) =>
+        headerValue is null || string.Equals(headerValue, Raw(payload, name), StringComparison.Ordinal);
+
+    // Compact JSON text, so equal values compare equal as jose compares them after JSON.stringify.
+    private static string? Raw(JsonElement element, ReadOnlySpan<byte> name) =>
+        element.TryGetProperty(name, out var value) ? JsonSerializer.Serialize(value) : null;
+}

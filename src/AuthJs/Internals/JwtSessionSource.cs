@@ -1,0 +1,280 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace SessionCache.AuthJs.Internals;
+
+/// <summary>
+/// Local mode, JWT strategy: decrypts the session cookie as Auth.js' <c>getToken</c> and
+/// <c>jwt.decode</c> do (or NextAuth.js v4's), and builds the session its handler would answer.
+/// </summary>
+internal sealed partial class JwtSessionSource : ISessionSource
+{
+    // jose's clockTolerance as Auth.js sets it.
+    private const int ClockToleranceSeconds = 15;
+
+    private const string AuthJsCookie = "authjs.session-token";
+    private const string NextAuthCookie = "next-auth.session-token";
+    private const string SecurePrefix = "__Secure-";
+
+    private static readonly HashSet<ContentEncryption> AuthJsAlgorithms = [ContentEncryption.A256CbcHs512, ContentEncryption.A256Gcm];
+
+    // jose 4 without an enc allow-list accepts any algorithm whose key is as long as the 32-byte v4 key.
+    private static readonly HashSet<ContentEncryption> NextAuthV4Algorithms = [ContentEncryption.A256Gcm, ContentEncryption.A128CbcHs256];
+
+    private readonly AuthJsKeyRing _keys;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TimeSpan _sessionMaxAge;
+    private readonly int _maxCookieHeaderLength;
+    private readonly (string Name, bool NextAuthV4)[] _cookies;
+    private readonly (string Salt, bool NextAuthV4)[] _bearerSalts;
+
+    public JwtSessionSource(SessionCacheOptions options, AuthJsKeyRing keys, TimeProvider time, ILogger<JwtSessionSource> logger)
+    {
+        _keys = keys;
+        _time = time;
+        _logger = logger;
+        _sessionMaxAge = options.Jwt.SessionMaxAge;
+        _maxCookieHeaderLength = options.MaxCookieHeaderLength;
+
+        var flavor = options.Jwt.Flavor;
+        var v5 = flavor != AuthJsFlavor.NextAuthV4;
+        var v4 = flavor != AuthJsFlavor.AuthJs;
+        if (options.Jwt.CookieName is { Length: > 0 } custom)
+        {
+            var isV4 = flavor == AuthJsFlavor.NextAuthV4;
+            _cookies = [(custom, isV4)];
+            _bearerSalts = [(isV4 ? string.Empty : custom, isV4)];
+            return;
+        }
+
+        var cookies = new List<(string, bool)>();
+        var salts = new List<(string, bool)>();
+        if (v5)
+        {
+            cookies.Add((SecurePrefix + AuthJsCookie, false));
+            cookies.Add((AuthJsCookie, false));
+
+            // getToken's default salt is the plain cookie name; a kid tells a token for the secure name apart.
+            salts.Add((AuthJsCookie, false));
+            salts.Add((SecurePrefix + AuthJsCookie, false));
+        }
+
+        if (v4)
+        {
+            cookies.Add((SecurePrefix + NextAuthCookie, true));
+            cookies.Add((NextAuthCookie, true));
+            salts.Add((string.Empty, true));
+        }
+
+        _cookies = [.. cookies];
+        _bearerSalts = [.. salts];
+    }
+
+    public ValueTask<SessionLookupResult> ResolveAsync(SessionRequest request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(Resolve(request));
+
+    public SessionLookupResult Resolve(SessionRequest request)
+    {
+        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
+        {
+            LogCookieHeaderTooLarge(_logger, header.Length, _maxCookieHeaderLength);
+            return SessionLookupResult.Invalid("cookie header too large");
+        }
+
+        foreach (var (name, nextAuthV4) in _cookies)
+        {
+            var token = CookieReader.ReadSessionToken(request, name);
+            if (token.Length > 0)
+            {
+                return Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)]);
+            }
+        }
+
+        // getToken's fallback: "Authorization: Bearer <url-encoded token>".
+        if (request.Authorization is { } authorization)
+        {
+            var parts = authorization.Split(' ');
+            if (parts[0] == "Bearer")
+            {
+                // JavaScript's split(" ")[1] is undefined for "Bearer", and decodeURIComponent(undefined) is "undefined".
+                var encoded = parts.Length > 1 ? parts[1] : "undefined";
+                if (!UriComponent.TryDecode(encoded, out var token))
+                {
+                    return Reject("malformed bearer token");
+                }
+
+                if (token.Length > 0)
+                {
+                    return Decode(token, _bearerSalts);
+                }
+            }
+        }
+
+        return SessionLookupResult.NoSession;
+    }
+
+    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates)
+    {
+        if (token.Length > _maxCookieHeaderLength)
+        {
+            return Reject("token too large");
+        }
+
+        var reason = "no matching decryption secret";
+        foreach (var (salt, nextAuthV4) in candidates)
+        {
+            var allowed = nextAuthV4 ? NextAuthV4Algorithms : AuthJsAlgorithms;
+            if (!JweToken.TryParse(token, allowed, out var jwe, out var parseFailure))
+            {
+                reason = parseFailure;
+                continue;
+            }
+
+            var key = nextAuthV4 ? _keys.ForNextAuthV4?.Key : SelectAuthJsKey(jwe, salt);
+            if (key is null)
+            {
+                reason = "no matching decryption secret";
+                continue;
+            }
+
+            var plaintext = jwe.Decrypt(key);
+            if (plaintext is null)
+            {
+                reason = "decryption failed";
+                continue;
+            }
+
+            return FromClaims(plaintext, jwe);
+        }
+
+        return Reject(reason);
+    }
+
+    private byte[]? SelectAuthJsKey(in JweToken jwe, string salt)
+    {
+        var keys = _keys.ForAuthJs(salt, jwe.Encryption);
+        if (keys.Length == 0)
+        {
+            return null;
+        }
+
+        // Without a kid Auth.js tries only its first secret.
+        if (jwe.Kid is not { } kid)
+        {
+            return keys[0].Key;
+        }
+
+        if (kid.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        foreach (var key in keys)
+        {
+            if (kid.ValueEquals(key.Thumbprint))
+            {
+                return key.Key;
+            }
+        }
+
+        return null;
+    }
+
+    private SessionLookupResult FromClaims(byte[] plaintext, in JweToken jwe)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(plaintext);
+        }
+        catch (JsonException)
+        {
+            return Reject("claims are not JSON");
+        }
+
+        using (document)
+        {
+            var claims = document.RootElement;
+            if (claims.ValueKind != JsonValueKind.Object)
+            {
+                return Reject("claims are not an object");
+            }
+
+            if (!TryNumericDate(claims, "iat"u8, out var iat) || !TryNumericDate(claims, "nbf"u8, out var nbf) || !TryNumericDate(claims, "exp"u8, out var exp))
+            {
+                return Reject("a date claim is not a number");
+            }
+
+            var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+            var now = Math.Floor(nowMs / 1000d);
+            if (nbf is { } notBefore && notBefore > now + ClockToleranceSeconds)
+            {
+                return Reject("not yet valid");
+            }
+
+            if (exp is { } expiry && expiry <= now - ClockToleranceSeconds)
+            {
+                LogExpired(_logger);
+                return SessionLookupResult.Expired("token expired");
+            }
+
+            if (!jwe.ReplicatedClaims.MatchedBy(claims))
+            {
+                return Reject("replicated header claim mismatch");
+            }
+
+            var reportedExpiry = DateTimeOffset.FromUnixTimeMilliseconds(nowMs) + _sessionMaxAge;
+            var json = SessionJson.Write(Claim(claims, "name"u8), Claim(claims, "email"u8), Claim(claims, "picture"u8), SessionJson.ToIsoString(reportedExpiry));
+            using var sessionDocument = JsonDocument.Parse(json);
+            var session = AuthJsSession.FromDocument(sessionDocument.RootElement, json);
+
+            var validUntil = reportedExpiry;
+            if (exp is { } tokenExpiry && ToDate(tokenExpiry) is { } tokenExpiryDate && tokenExpiryDate < validUntil)
+            {
+                validUntil = tokenExpiryDate;
+            }
+
+            var userId = claims.TryGetProperty("sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;
+            return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil);
+        }
+    }
+
+    private static JsonElement? Claim(JsonElement claims, ReadOnlySpan<byte> name) =>
+        claims.TryGetProperty(name, out var value) ? value : null;
+
+    private static bool TryNumericDate(JsonElement claims, ReadOnlySpan<byte> name, out double? value)
+    {
+        value = null;
+        if (!claims.TryGetProperty(name, out var element))
+        {
+            return true;
+        }
+
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetDouble(out var number))
+        {
+            return false;
+        }
+
+        value = number;
+        return true;
+    }
+
+    private static DateTimeOffset? ToDate(double seconds) =>
+        seconds is > -62_135_596_800d and < 253_402_300_799d ? DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000)) : null;
+
+    private SessionLookupResult Reject(string reason)
+    {
+        LogTokenRejected(_logger, reason);
+        return SessionLookupResult.Invalid(reason);
+    }
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Session token rejected: {Reason}")]
+    private static partial void LogTokenRejected(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "Session token expired")]
+    private static partial void LogExpired(ILogger logger);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Cookie header of {Length} bytes exceeds the limit of {Limit}; treated as invalid")]
+    private static partial void LogCookieHeaderTooLarge(ILogger logger, int length, int limit);
+}

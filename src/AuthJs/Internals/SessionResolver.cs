@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace SessionCache.AuthJs.Internals;
+
+/// <summary>
+/// The registered <see cref="ISessionResolver"/>: picks the configured source once, and stands in
+/// the ambient request for <see cref="SessionRequest.Current"/>.
+/// </summary>
+internal sealed class SessionResolver(IServiceProvider services, IOptions<SessionCacheOptions> options, IHttpContextAccessor? httpContextAccessor = null) : ISessionResolver
+{
+    internal const string NotConfiguredMessage =
+        "No Auth.js session resolution mode is configured. Either resolve sessions locally: set " +
+        "SessionCache:Mode=Local and AUTH_SECRET (JWT sessions, the Auth.js default), or SessionCache:Strategy=Database " +
+        "and SessionCache:ConnectionString (database sessions); or ask the Auth.js server: set SessionCache:Mode=Proxy " +
+        "and SessionCache:Upstream to the base URL of its routes, e.g. https://app.example.com/api/auth.";
+
+    private readonly Lazy<ISessionSource?> _source = new(() => options.Value switch
+    {
+        { Mode: SessionResolutionMode.Local, Strategy: SessionStrategy.Jwt } => services.GetRequiredService<JwtSessionSource>(),
+        { Mode: SessionResolutionMode.Local, Strategy: SessionStrategy.Database } => services.GetRequiredService<DatabaseSessionSource>(),
+        { Mode: SessionResolutionMode.Proxy } => services.GetRequiredService<ProxySessionSource>(),
+        _ => null,
+    });
+
+    public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var source = _source.Value ?? throw new InvalidOperationException(NotConfiguredMessage);
+        if (ReferenceEquals(request, SessionRequest.Current))
+        {
+            if (httpContextAccessor?.HttpContext?.Request is not { } current)
+            {
+                return ValueTask.FromResult(SessionLookupResult.NoSession);
+            }
+
+            request = SessionRequest.FromHttpRequest(current);
+        }
+
+        return source.ResolveAsync(request, cancellationToken);
+    }
+}

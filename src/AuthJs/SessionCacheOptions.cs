@@ -1,0 +1,301 @@
+using Microsoft.Extensions.Options;
+
+namespace SessionCache.AuthJs;
+
+/// <summary>How sessions are resolved: in process, or by asking the upstream Auth.js server.</summary>
+public enum SessionResolutionMode
+{
+    /// <summary>Not configured: resolving a session throws, saying how to configure a mode.</summary>
+    None,
+
+    /// <summary>In process, as the Auth.js handler would: decrypt the JWT cookie, or read the adapter's tables.</summary>
+    Local,
+
+    /// <summary>Forward the session cookie to the Auth.js server's <c>GET &lt;basePath&gt;/session</c>.</summary>
+    Proxy,
+}
+
+/// <summary>The Auth.js session strategy, for <see cref="SessionResolutionMode.Local"/>.</summary>
+public enum SessionStrategy
+{
+    /// <summary>Sessions are encrypted JWTs in the session cookie (Auth.js' default).</summary>
+    Jwt,
+
+    /// <summary>Sessions are rows of the Auth.js database adapter's <c>sessions</c> table.</summary>
+    Database,
+}
+
+/// <summary>Which Auth.js generation minted the JWT session cookies.</summary>
+public enum AuthJsFlavor
+{
+    /// <summary>Accept both, told apart by the cookie's name (default).</summary>
+    Auto,
+
+    /// <summary>Auth.js v5 / <c>@auth/core</c>: <c>authjs.session-token</c>, <c>A256CBC-HS512</c>, key id for rotation.</summary>
+    AuthJs,
+
+    /// <summary>NextAuth.js v4: <c>next-auth.session-token</c>, <c>A256GCM</c>, one secret.</summary>
+    NextAuthV4,
+}
+
+/// <summary>
+/// Options of the <c>SessionCache</c> configuration section. Auth.js' own variables
+/// (<c>AUTH_SECRET</c>, <c>AUTH_SECRET_1..3</c>, <c>NEXTAUTH_SECRET</c>) are read from the
+/// configuration root, as Auth.js reads them from the environment.
+/// </summary>
+public sealed class SessionCacheOptions
+{
+    /// <summary>The configuration section these options bind to.</summary>
+    public const string SectionName = "SessionCache";
+
+    /// <summary><c>SessionCache:Mode</c>: <c>Local</c> or <c>Proxy</c>. Default: none, and lookups throw.</summary>
+    public SessionResolutionMode Mode { get; set; }
+
+    /// <summary><c>SessionCache:Strategy</c>: <c>Jwt</c> (default) or <c>Database</c>, in local mode.</summary>
+    public SessionStrategy Strategy { get; set; } = SessionStrategy.Jwt;
+
+    /// <summary><c>SessionCache:Upstream</c>: base URL of the Auth.js routes, e.g. <c>https://app.example.com/api/auth</c> (proxy mode).</summary>
+    public Uri? Upstream { get; set; }
+
+    /// <summary><c>SessionCache:ConnectionString</c>: the Auth.js adapter's PostgreSQL database (database strategy).</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary><c>SessionCache:ApiKey</c>: bearer key for invalidation and the dashboard.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary><c>SessionCache:MaxCacheAge</c>: upper bound on how long a session is served from cache. Default 5 minutes.</summary>
+    public TimeSpan MaxCacheAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// <c>SessionCache:MaxCookieHeaderLength</c>: longer <c>Cookie</c> headers are refused as invalid
+    /// without being parsed. Default 16 KiB, Node's own header limit, so Auth.js never sees longer ones.
+    /// </summary>
+    public int MaxCookieHeaderLength { get; set; } = 16 * 1024;
+
+    /// <summary>
+    /// <c>SessionCache:Secrets</c>: the secrets, newest first, when they are not given as Auth.js'
+    /// variables. Empty by default: <c>AUTH_SECRET_3..1</c>, <c>AUTH_SECRET</c> and <c>NEXTAUTH_SECRET</c> are used.
+    /// </summary>
+    public IList<string> Secrets { get; } = new List<string>();
+
+    /// <summary>JWT strategy settings.</summary>
+    public JwtSessionOptions Jwt { get; } = new();
+
+    /// <summary>Database strategy settings.</summary>
+    public DatabaseSessionOptions Database { get; } = new();
+
+    /// <summary>Proxy mode settings.</summary>
+    public ProxySessionOptions Proxy { get; } = new();
+}
+
+/// <summary>Settings of the JWT strategy (<c>SessionCache:Jwt</c>).</summary>
+public sealed class JwtSessionOptions
+{
+    /// <summary>Which Auth.js generation minted the cookies. Default <see cref="AuthJsFlavor.Auto"/>.</summary>
+    public AuthJsFlavor Flavor { get; set; } = AuthJsFlavor.Auto;
+
+    /// <summary>
+    /// The session cookie's name when the app renamed it (<c>cookies.sessionToken.name</c>); it is
+    /// also the key derivation salt. Default: the standard names, <c>__Secure-</c> form first.
+    /// </summary>
+    public string? CookieName { get; set; }
+
+    /// <summary>Auth.js' <c>session.maxAge</c>: the reported <c>expires</c> is now plus this. Default 30 days.</summary>
+    public TimeSpan SessionMaxAge { get; set; } = TimeSpan.FromDays(30);
+}
+
+/// <summary>Settings of the database strategy (<c>SessionCache:Database</c>).</summary>
+public sealed class DatabaseSessionOptions
+{
+    /// <summary>The adapter's sessions table, optionally schema-qualified. Default <c>sessions</c>.</summary>
+    public string SessionsTable { get; set; } = "sessions";
+
+    /// <summary>The adapter's users table, optionally schema-qualified. Default <c>users</c>.</summary>
+    public string UsersTable { get; set; } = "users";
+
+    /// <summary>The session cookie's name when the app renamed it. Default: the standard names.</summary>
+    public string? CookieName { get; set; }
+
+    /// <summary>Auth.js' <c>session.maxAge</c>. Default 30 days.</summary>
+    public TimeSpan SessionMaxAge { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Auth.js' <c>session.updateAge</c>: how often a read extends the session's expiry. Default 1 day.</summary>
+    public TimeSpan UpdateAge { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Whether a read extends a session's expiry as Auth.js' handler does. Default <see langword="true"/>.</summary>
+    public bool ExtendSessions { get; set; } = true;
+}
+
+/// <summary>Settings of proxy mode (<c>SessionCache:Proxy</c>).</summary>
+public sealed class ProxySessionOptions
+{
+    /// <summary>Time allowed for one upstream attempt. Default 2 seconds.</summary>
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Time allowed for a lookup including retries. Default 6 seconds.</summary>
+    public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>Retries after a transient failure (timeout, refused connection, 408, 429, 5xx). Default 2.</summary>
+    public int MaxRetries { get; set; } = 2;
+
+    /// <summary>First retry delay; later ones grow exponentially, with jitter. Default 100 ms.</summary>
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Failure ratio over <see cref="CircuitSamplingDuration"/> that opens the circuit. Default 0.5.</summary>
+    public double CircuitFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Attempts needed in the sampling window before the circuit may open. Default 20.</summary>
+    public int CircuitMinimumThroughput { get; set; } = 20;
+
+    /// <summary>The circuit breaker's sampling window. Default 10 seconds.</summary>
+    public TimeSpan CircuitSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long an open circuit fails lookups without calling upstream. Default 5 seconds.</summary>
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The dotted path of the session field that holds the user id, for grouping a user's sessions.
+    /// Default <c>user.id</c>, the field apps commonly add in their <c>session</c> callback.
+    /// </summary>
+    public string UserIdField { get; set; } = "user.id";
+
+    /// <summary>Extra headers sent with every upstream request, e.g. <c>X-Forwarded-Host</c>.</summary>
+    public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Session cookie names to forward besides the standard Auth.js and NextAuth.js ones.</summary>
+    public IList<string> CookieNames { get; } = new List<string>();
+
+    /// <summary>Largest upstream answer accepted. Default 1 MiB.</summary>
+    public int MaxResponseBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>Checks <see cref="SessionCacheOptions"/> at start, naming the key that is wrong.</summary>
+internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secrets) : IValidateOptions<SessionCacheOptions>
+{
+    private const string Prefix = SessionCacheOptions.SectionName + ":";
+
+    public ValidateOptionsResult Validate(string? name, SessionCacheOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxCacheAge <= TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}{nameof(options.MaxCacheAge)} must be positive, e.g. 00:05:00.");
+        }
+
+        if (options.MaxCookieHeaderLength < 256)
+        {
+            failures.Add($"{Prefix}{nameof(options.MaxCookieHeaderLength)} must be at least 256 bytes.");
+        }
+
+        switch (options.Mode)
+        {
+            case SessionResolutionMode.Local when options.Strategy == SessionStrategy.Jwt:
+                if (secrets.ForAuthJs.Count == 0 && secrets.ForNextAuthV4 is null)
+                {
+                    failures.Add($"{Prefix}Mode is Local with the Jwt strategy, but no secret is set: set AUTH_SECRET (and AUTH_SECRET_1..3 while rotating), NEXTAUTH_SECRET, or {Prefix}{nameof(options.Secrets)}.");
+                }
+
+                if (options.Jwt.SessionMaxAge <= TimeSpan.Zero)
+                {
+                    failures.Add($"{Prefix}Jwt:{nameof(JwtSessionOptions.SessionMaxAge)} must be positive.");
+                }
+
+                break;
+
+            case SessionResolutionMode.Local when options.Strategy == SessionStrategy.Database:
+                if (string.IsNullOrWhiteSpace(options.ConnectionString))
+                {
+                    failures.Add($"{Prefix}Mode is Local with the Database strategy, but {Prefix}{nameof(options.ConnectionString)} is not set: give the PostgreSQL connection string of the Auth.js adapter database.");
+                }
+
+                if (!Internals.SqlIdentifier.TryQuote(options.Database.SessionsTable, out _))
+                {
+                    failures.Add($"{Prefix}Database:{nameof(DatabaseSessionOptions.SessionsTable)} must be a table name such as 'sessions' or 'auth.sessions'.");
+                }
+
+                if (!Internals.SqlIdentifier.TryQuote(options.Database.UsersTable, out _))
+                {
+                    failures.Add($"{Prefix}Database:{nameof(DatabaseSessionOptions.UsersTable)} must be a table name such as 'users' or 'auth.users'.");
+                }
+
+                if (options.Database.SessionMaxAge <= TimeSpan.Zero || options.Database.UpdateAge < TimeSpan.Zero)
+                {
+                    failures.Add($"{Prefix}Database:{nameof(DatabaseSessionOptions.SessionMaxAge)} must be positive and {nameof(DatabaseSessionOptions.UpdateAge)} not negative.");
+                }
+
+                break;
+
+            case SessionResolutionMode.Local:
+                failures.Add($"{Prefix}{nameof(options.Strategy)} must be Jwt or Database.");
+                break;
+
+            case SessionResolutionMode.Proxy:
+                ValidateProxy(options, failures);
+                break;
+
+            case SessionResolutionMode.None:
+                break;
+
+            default:
+                failures.Add($"{Prefix}{nameof(options.Mode)} must be Local or Proxy.");
+                break;
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateProxy(SessionCacheOptions options, List<string> failures)
+    {
+        var upstream = options.Upstream;
+        if (upstream is null)
+        {
+            failures.Add($"{Prefix}Mode is Proxy, but {Prefix}{nameof(options.Upstream)} is not set: give the base URL of the Auth.js routes, e.g. https://app.example.com/api/auth.");
+            return;
+        }
+
+        if (!upstream.IsAbsoluteUri || (upstream.Scheme != Uri.UriSchemeHttps && upstream.Scheme != Uri.UriSchemeHttp))
+        {
+            failures.Add($"{Prefix}{nameof(options.Upstream)} must be an absolute http(s) URL, e.g. https://app.example.com/api/auth.");
+        }
+        else if (upstream.Scheme == Uri.UriSchemeHttp && !upstream.IsLoopback)
+        {
+            failures.Add($"{Prefix}{nameof(options.Upstream)} must use https: session cookies are only sent in clear text to a loopback address (localhost, 127.0.0.1, [::1]).");
+        }
+        else if (!string.IsNullOrEmpty(upstream.Query) || !string.IsNullOrEmpty(upstream.Fragment))
+        {
+            failures.Add($"{Prefix}{nameof(options.Upstream)} must be the base URL of the Auth.js routes, without query or fragment.");
+        }
+
+        var proxy = options.Proxy;
+        if (proxy.AttemptTimeout <= TimeSpan.Zero || proxy.TotalTimeout < proxy.AttemptTimeout)
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.AttemptTimeout)} must be positive and no longer than Proxy:{nameof(proxy.TotalTimeout)}.");
+        }
+
+        if (proxy.MaxRetries is < 0 or > 10)
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.MaxRetries)} must be between 0 and 10.");
+        }
+
+        if (proxy.RetryDelay <= TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.RetryDelay)} must be positive.");
+        }
+
+        if (proxy.CircuitFailureRatio is <= 0 or > 1 || proxy.CircuitMinimumThroughput < 2
+            || proxy.CircuitSamplingDuration < TimeSpan.FromMilliseconds(500) || proxy.CircuitBreakDuration < TimeSpan.FromMilliseconds(500))
+        {
+            failures.Add($"{Prefix}Proxy: the circuit breaker needs a failure ratio in (0, 1], a minimum throughput of at least 2, and sampling and break durations of at least 0.5 s.");
+        }
+
+        if (string.IsNullOrWhiteSpace(proxy.UserIdField))
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.UserIdField)} must name a session field, e.g. user.id.");
+        }
+
+        if (proxy.MaxResponseBytes < 1024)
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.MaxResponseBytes)} must be at least 1024.");
+        }
+    }
+}

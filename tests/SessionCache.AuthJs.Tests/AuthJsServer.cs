@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+
+namespace SessionCache.AuthJs.Tests;
+
+/// <summary>
+/// The real Auth.js (<c>tests/authjs/server.mjs</c>) running in Node for the whole test run:
+/// @auth/express apps to sign in against and compare with, plus Auth.js' own encode and decode.
+/// </summary>
+public sealed class AuthJsServer : IAsyncLifetime
+{
+    // Auth.js orders these [AUTH_SECRET_2, AUTH_SECRET_1, AUTH_SECRET] and encrypts with the first.
+    public const string Secret0 = "test-secret-zero-0123456789abcdef0123456789";
+    public const string Secret1 = "test-secret-one-0123456789abcdef0123456789a";
+    public const string Secret2 = "test-secret-two-0123456789abcdef0123456789b";
+    public const string NextAuthSecret = "test-nextauth-v4-secret-0123456789abcdef01";
+    public const string SignInPassword = "correct horse";
+
+    private Process? _process;
+
+    public HttpClient Http { get; } = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public static string DatabaseConnectionString =>
+        Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_PG")
+        ?? throw new InvalidOperationException("SESSIONCACHE_TEST_PG is not set: run the tests with scripts/test.sh, which starts PostgreSQL.");
+
+    public async Task InitializeAsync()
+    {
+        var directory = Path.Combine(RepositoryRoot(), "tests", "authjs");
+        if (!Directory.Exists(Path.Combine(directory, "node_modules")))
+        {
+            throw new InvalidOperationException($"{directory}/node_modules is missing: run the tests with scripts/test.sh, which installs the pinned Auth.js packages.");
+        }
+
+        var start = new ProcessStartInfo("node", "server.mjs")
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        start.Environment["AUTH_SECRET"] = Secret0;
+        start.Environment["AUTH_SECRET_1"] = Secret1;
+        start.Environment["AUTH_SECRET_2"] = Secret2;
+        start.Environment["NODE_ENV"] = "test";
+        start.Environment["DATABASE_URL"] = Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_DATABASE_URL") ?? string.Empty;
+        _process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
+        _process.ErrorDataReceived += static (_, e) => { if (e.Data is not null) { Console.Error.WriteLine($"[authjs] {e.Data}"); } };
+        _process.BeginErrorReadLine();
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var line = await _process.StandardOutput.ReadLineAsync(timeout.Token)
+                ?? throw new InvalidOperationException($"the Auth.js server exited with {(_process.WaitForExit(1000) ? _process.ExitCode : -1)} before listening");
+            if (line.StartsWith("LISTENING ", StringComparison.Ordinal))
+            {
+                BaseAddress = new Uri($"http://127.0.0.1:{line["LISTENING ".Length..]}/");
+                break;
+            }
+        }
+
+        Http.BaseAddress = BaseAddress;
+    }
+
+    public Task DisposeAsync()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+
+        _process?.Dispose();
+        Http.Dispose();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Signs in through the credentials provider with the CSRF flow; returns the session cookies set.</summary>
+    public async Task<List<KeyValuePair<string, string>>> SignInAsync(string basePath, string username, string? image = null)
+    {
+        using var csrfResponse = await Http.GetAsync($"{basePath}/csrf");
+        csrfResponse.EnsureSuccessStatusCode();
+        var csrfToken = (await csrfResponse.Content.ReadFromJsonAsync<JsonObject>())!["csrfToken"]!.GetValue<string>();
+        var csrfCookies = SetCookies(csrfResponse);
+
+        using var signIn = new HttpRequestMessage(HttpMethod.Post, $"{basePath}/callback/credentials")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["csrfToken"] = csrfToken,
+                ["username"] = username,
+                ["password"] = SignInPassword,
+                ["image"] = image ?? string.Empty,
+                ["callbackUrl"] = "/",
+            }),
+        };
+        signIn.Headers.Add("Cookie", CookieHeader(csrfCookies));
+        using var response = await Http.SendAsync(signIn);
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        var session = SetCookies(response).Where(static c => c.Key.Contains("session-token", StringComparison.Ordinal) && c.Value.Length > 0).ToList();
+        Assert.NotEmpty(session);
+        return session;
+    }
+
+    /// <summary>What the Auth.js app's own <c>/session</c> endpoint answers for a cookie header.</summary>
+    public async Task<JsonNode?> SessionEndpointAsync(string basePath, string? cookieHeader)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{basePath}/session");
+        if (cookieHeader is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Cookie", cookieHeader);
+        }
+
+        using var response = await Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    public async Task<string> MintAsync(object token, object secret, string salt = "authjs.session-token", int? maxAge = null, bool omitKid = false, string? enc = null)
+    {
+        using var response = await Http.PostAsJsonAsync("mint/v5", new { token, secret, salt, maxAge, omitKid, enc });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
+    }
+
+    public async Task<string> MintV4Async(object token, string secret, int? maxAge = null)
+    {
+        using var response = await Http.PostAsJsonAsync("mint/v4", new { token, secret, maxAge });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
+    }
+
+    public async Task<JsonNode?> DecodeV4Async(string token, string secret)
+    {
+        using var response = await Http.PostAsJsonAsync("decode/v4", new { token, secret });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["payload"];
+    }
+
+    public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds)
+    {
+        var token = Guid.NewGuid().ToString();
+        using var response = await Http.PostAsJsonAsync("db/create-session", new
+        {
+            sessionToken = token,
+            expiresInSeconds,
+            user = new { name, email = $"{name}@example.test", image = (string?)null },
+        });
+        response.EnsureSuccessStatusCode();
+        var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        return (body["userId"]!.GetValue<string>(), token);
+    }
+
+    public async Task DeleteDatabaseUserAsync(string userId)
+    {
+        using var response = await Http.PostAsJsonAsync("db/delete-user", new { userId });
+        response.EnsureSuccessStatusCode();
+    }
+
+    public async Task<int> FaultCallsAsync(string fault)
+    {
+        var body = await Http.GetFromJsonAsync<JsonObject>($"count/{fault}");
+        return body!["count"]!.GetValue<int>();
+    }
+
+    public static string CookieHeader(IEnumerable<KeyValuePair<string, string>> cookies) =>
+        string.Join("; ", cookies.Select(static c => $"{c.Key}={c.Value}"));
+
+    private static List<KeyValuePair<string, string>> SetCookies(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("Set-Cookie", out var values)
+            ? values.Select(static v => v.Split(';')[0]).Select(static p => new KeyValuePair<string, string>(p[..p.IndexOf('=', StringComparison.Ordinal)], p[(p.IndexOf('=', StringComparison.Ordinal) + 1)..])).ToList()
+            : [];
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Cluster.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("Cluster.sln not found above the test binaries.");
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class AuthJsCollection : ICollectionFixture<AuthJsServer>
+{
+    public const string Name = "Real Auth.js";
+}

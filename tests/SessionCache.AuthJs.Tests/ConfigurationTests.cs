@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace SessionCache.AuthJs.Tests;
+
+public sealed class ConfigurationTests
+{
+    [Fact]
+    public async Task LookupWithoutAModeNamesBothWaysToConfigureOne()
+    {
+        var resolver = Resolvers.Build([]).GetRequiredService<ISessionResolver>();
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await resolver.GetServerSessionAsync("authjs.session-token=x"));
+
+        Assert.Contains("SessionCache:Mode=Local", error.Message, StringComparison.Ordinal);
+        Assert.Contains("SessionCache:Mode=Proxy", error.Message, StringComparison.Ordinal);
+        Assert.Contains("AUTH_SECRET", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Local", null, null, "AUTH_SECRET")]
+    [InlineData("Proxy", null, null, "SessionCache:Upstream is not set")]
+    [InlineData("Proxy", "http://auth.example.com/api/auth", null, "must use https")]
+    [InlineData("Proxy", "ftp://auth.example.com/api/auth", null, "absolute http(s) URL")]
+    [InlineData("Local", null, "Database", "SessionCache:ConnectionString is not set")]
+    public void IncompleteConfigurationFailsAtStartNamingTheKey(string mode, string? upstream, string? strategy, string expected)
+    {
+        var settings = new Dictionary<string, string?> { ["SessionCache:Mode"] = mode, ["SessionCache:Upstream"] = upstream, ["SessionCache:Strategy"] = strategy };
+
+        var error = Assert.Throws<OptionsValidationException>(() => Resolvers.Build(settings));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LoopbackUpstreamMayUsePlainHttp()
+    {
+        using var services = Resolvers.Build(new() { ["SessionCache:Mode"] = "Proxy", ["SessionCache:Upstream"] = "http://localhost:3000/api/auth" });
+
+        Assert.NotNull(services.GetRequiredService<ISessionResolver>());
+    }
+
+    [Fact]
+    public void SecretsAreOrderedAsAuthJsOrdersThem()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["AUTH_SECRET"] = "zero",
+            ["AUTH_SECRET_1"] = "one",
+            ["AUTH_SECRET_3"] = "three",
+        }).Build();
+
+        var secrets = new Internals.AuthJsSecrets(configuration);
+
+        Assert.Equal(["three", "one", "zero"], secrets.ForAuthJs);
+        Assert.Equal("zero", secrets.ForNextAuthV4);
+    }
+}

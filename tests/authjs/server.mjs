@@ -1,0 +1,126 @@
+// The real Auth.js, for the .NET tests: several @auth/express apps on one port, plus helpers that
+// mint and decode tokens with Auth.js' and NextAuth.js' own jwt modules, create database sessions
+// through @auth/pg-adapter, and misbehave on purpose for proxy-mode tests.
+// Prints "LISTENING <port>" once it accepts connections. Listens on 127.0.0.1 only.
+import express from "express"
+import { ExpressAuth } from "@auth/express"
+import Credentials from "@auth/core/providers/credentials"
+import PostgresAdapter from "@auth/pg-adapter"
+import { encode as encodeV5, decode as decodeV5 } from "@auth/core/jwt"
+import { EncryptJWT, base64url, calculateJwkThumbprint } from "jose"
+import { hkdf } from "@panva/hkdf"
+import pg from "pg"
+import { createRequire } from "node:module"
+
+const require = createRequire(import.meta.url)
+const nextAuthJwt = require("next-auth/jwt")
+
+const app = express()
+app.set("trust proxy", true)
+
+const credentials = () =>
+  Credentials({
+    credentials: { username: {}, password: {}, image: {} },
+    // Any user whose password is "correct horse" signs in; the image lets tests grow the token past 4 KB.
+    authorize: async (c) =>
+      c.password === "correct horse"
+        ? { id: `user-${c.username}`, name: c.username, email: `${c.username}@example.test`, image: c.image || null }
+        : null,
+  })
+
+// Secrets from AUTH_SECRET and AUTH_SECRET_1..3, as Auth.js reads them (setEnvDefaults).
+app.use("/jwt/auth", ExpressAuth({ providers: [credentials()], trustHost: true }))
+app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))
+
+let pool = null
+if (process.env.DATABASE_URL) {
+  pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 })
+  app.use(
+    "/db/auth",
+    ExpressAuth({
+      adapter: PostgresAdapter(pool),
+      session: { strategy: "database" },
+      // Auth.js remembers across apps of one process that it has seen a credentials provider, and
+      // then refuses a database app made only of credentials; an OIDC provider keeps it content.
+      // Nothing here signs in through it: the tests make database sessions with the adapter.
+      providers: [{ id: "example", name: "Example", type: "oidc", issuer: "https://issuer.example.test", clientId: "id", clientSecret: "secret" }],
+      trustHost: true,
+    })
+  )
+}
+
+app.use(express.json({ limit: "1mb" }))
+
+// Mint an Auth.js v5 token. Options beyond Auth.js' own encode (no kid, A256GCM) go through jose
+// with Auth.js' key derivation, to make the tokens Auth.js' decode accepts but its encode never writes.
+app.post("/mint/v5", async (req, res) => {
+  const { token, secret, salt, maxAge, omitKid, enc } = req.body
+  if (!omitKid && !enc) return res.json({ jwt: await encodeV5({ token, secret, salt, maxAge }) })
+  const e = enc ?? "A256CBC-HS512"
+  const key = await hkdf("sha256", Array.isArray(secret) ? secret[0] : secret, salt, `Auth.js Generated Encryption Key (${salt})`, e === "A256GCM" ? 32 : 64)
+  const header = { alg: "dir", enc: e }
+  if (!omitKid) header.kid = await calculateJwkThumbprint({ kty: "oct", k: base64url.encode(key) }, `sha${key.byteLength << 3}`)
+  const now = (Date.now() / 1000) | 0
+  const jwt = await new EncryptJWT(token).setProtectedHeader(header).setIssuedAt().setExpirationTime(now + (maxAge ?? 2592000)).setJti(crypto.randomUUID()).encrypt(key)
+  res.json({ jwt })
+})
+
+app.post("/decode/v5", async (req, res) => {
+  try {
+    res.json({ payload: await decodeV5(req.body) })
+  } catch {
+    res.json({ payload: null })
+  }
+})
+
+app.post("/mint/v4", async (req, res) => res.json({ jwt: await nextAuthJwt.encode(req.body) }))
+
+app.post("/decode/v4", async (req, res) => {
+  try {
+    res.json({ payload: await nextAuthJwt.decode(req.body) })
+  } catch {
+    res.json({ payload: null })
+  }
+})
+
+// Create a user and a database session through the real adapter.
+app.post("/db/create-session", async (req, res) => {
+  const adapter = PostgresAdapter(pool)
+  const { user, expiresInSeconds, sessionToken } = req.body
+  const created = await adapter.createUser({ ...user, emailVerified: null })
+  const session = await adapter.createSession({
+    sessionToken,
+    userId: created.id,
+    expires: new Date(Date.now() + expiresInSeconds * 1000),
+  })
+  res.json({ userId: String(created.id), expires: session.expires })
+})
+
+app.post("/db/delete-user", async (req, res) => {
+  await pool.query("delete from users where id = $1", [req.body.userId])
+  res.json({ ok: true })
+})
+
+// Upstream failures for proxy mode; each route counts its calls so tests can see the retries.
+const counts = {}
+app.get("/count/:name", (req, res) => res.json({ count: counts[req.params.name] ?? 0 }))
+app.use((req, res, next) => {
+  const m = /^\/fault\/(\w+)\//.exec(req.path)
+  if (m) counts[m[1]] = (counts[m[1]] ?? 0) + 1
+  next()
+})
+app.get("/fault/500/session", (req, res) => res.status(500).send("Internal Server Error"))
+app.get("/fault/429/session", (req, res) => res.status(429).set("Retry-After", "1").send("Too Many Requests"))
+app.get("/fault/badjson/session", (req, res) => res.type("application/json").send("{\"user\": {"))
+app.get("/fault/redirect/session", (req, res) => res.redirect(302, "/login"))
+app.get("/fault/slow/session", () => {
+  /* never answers; the client's timeout must fire */
+})
+let flaky = 0
+app.get("/fault/flaky/session", (req, res) => (++flaky % 2 === 1 ? res.status(503).send("busy") : res.json(null)))
+
+const server = app.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+  console.log(`LISTENING ${server.address().port}`)
+})
+process.stdin.on("end", () => process.exit(0))
+process.stdin.resume()

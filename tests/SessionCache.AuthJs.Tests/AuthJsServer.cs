@@ -18,6 +18,7 @@ public sealed class AuthJsServer : IAsyncLifetime
     public const string NextAuthSecret = "test-nextauth-v4-secret-0123456789abcdef01";
     public const string SignInPassword = "correct horse";
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _stderr = new();
     private Process? _process;
 
     public HttpClient Http { get; } = new(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
@@ -50,14 +51,15 @@ public sealed class AuthJsServer : IAsyncLifetime
         start.Environment["NODE_ENV"] = "test";
         start.Environment["DATABASE_URL"] = Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_DATABASE_URL") ?? string.Empty;
         _process = Process.Start(start) ?? throw new InvalidOperationException("node did not start");
-        _process.ErrorDataReceived += static (_, e) => { if (e.Data is not null) { Console.Error.WriteLine($"[authjs] {e.Data}"); } };
+        // Auth.js logs every rejected token at error level; keep it for a startup failure's message only.
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) { _stderr.Enqueue(e.Data); } };
         _process.BeginErrorReadLine();
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         while (true)
         {
             var line = await _process.StandardOutput.ReadLineAsync(timeout.Token)
-                ?? throw new InvalidOperationException($"the Auth.js server exited with {(_process.WaitForExit(1000) ? _process.ExitCode : -1)} before listening");
+                ?? throw new InvalidOperationException($"the Auth.js server exited before listening: {string.Join('\n', _stderr)}");
             if (line.StartsWith("LISTENING ", StringComparison.Ordinal))
             {
                 BaseAddress = new Uri($"http://127.0.0.1:{line["LISTENING ".Length..]}/");

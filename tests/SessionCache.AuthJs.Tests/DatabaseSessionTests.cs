@@ -17,7 +17,7 @@ public sealed class DatabaseSessionTests(AuthJsServer authJs)
     [Fact]
     public async Task DatabaseSessionMatchesTheAuthJsEndpoint()
     {
-        var (userId, token) = await authJs.CreateDatabaseSessionAsync("vera", expiresInSeconds: 3600);
+        var (userId, token) = await authJs.CreateDatabaseSessionAsync("vera", expiresInSeconds: (30 * 24 * 3600) - 60);
         var header = $"authjs.session-token={token}";
 
         var result = await _resolver.LookupAsync(SessionRequest.FromCookieHeader(header));

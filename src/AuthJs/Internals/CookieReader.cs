@@ -116,6 +116,12 @@ internal static class CookieReader
     {
         do
         {
+            // JavaScript's charCodeAt past the end is NaN, which is not white space.
+            if (index >= s.Length)
+            {
+                return index;
+            }
+
             var c = s[index];
             if (c != ' ' && c != '\t')
             {

@@ -38,4 +38,10 @@ export SESSIONCACHE_TEST_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres;Data
 export SESSIONCACHE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/authjs"
 
 echo "==> building and testing"
-dotnet test Cluster.sln --nologo --logger "console;verbosity=normal" "$@"
+log="$pg_dir/dotnet-test.log"
+status=0
+dotnet test Cluster.sln --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+# One plain summary line over every test project.
+awk '/^ +Passed: [0-9]+$/ { p += $2 } /^ +Failed: [0-9]+$/ { f += $2 } /^ +Skipped: [0-9]+$/ { s += $2 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -12,7 +12,7 @@ public sealed class AuthJsSession
 {
     private readonly byte[] _json;
 
-    private AuthJsSession(byte[] json, AuthJsUser? user, DateTimeOffset? expires)
+    internal AuthJsSession(byte[] json, AuthJsUser? user, DateTimeOffset? expires)
     {
         _json = json;
         User = user;

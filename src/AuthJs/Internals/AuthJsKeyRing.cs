@@ -8,9 +8,21 @@ namespace SessionCache.AuthJs.Internals;
 /// <summary>A content key derived from a secret, with its JWK thumbprint (the <c>kid</c> Auth.js writes).</summary>
 internal sealed class DerivedKey(byte[] key, string thumbprint)
 {
+    // Creating an AES context costs more than decrypting a session cookie, and an Aes instance is
+    // not safe to share between threads: keep one per thread per key.
+    private readonly ThreadLocal<Aes> _cbcCipher = new(() =>
+    {
+        var aes = Aes.Create();
+        aes.Key = key.AsSpan(key.Length / 2).ToArray();
+        return aes;
+    });
+
     public byte[] Key { get; } = key;
 
     public string Thumbprint { get; } = thumbprint;
+
+    /// <summary>AES keyed with the second half of the key, the encryption key of the CBC-HMAC algorithms.</summary>
+    public Aes CbcCipher() => _cbcCipher.Value!;
 }
 
 /// <summary>

@@ -31,7 +31,7 @@ internal readonly struct JweToken
     private readonly Range _tag;
     private readonly int _protectedLength;
 
-    private JweToken(string token, Range iv, Range ciphertext, Range tag, int protectedLength, ContentEncryption encryption, JsonElement? kid, bool compressed, HeaderClaims claims)
+    private JweToken(string token, Range iv, Range ciphertext, Range tag, int protectedLength, ContentEncryption encryption, bool hasKid, string? kid, bool compressed, HeaderClaims claims)
     {
         _token = token;
         _iv = iv;
@@ -39,6 +39,7 @@ internal readonly struct JweToken
         _tag = tag;
         _protectedLength = protectedLength;
         Encryption = encryption;
+        HasKid = hasKid;
         Kid = kid;
         Compressed = compressed;
         ReplicatedClaims = claims;
@@ -46,8 +47,11 @@ internal readonly struct JweToken
 
     public ContentEncryption Encryption { get; }
 
-    /// <summary>The header's <c>kid</c>, or <see langword="null"/> when the header has none.</summary>
-    public JsonElement? Kid { get; }
+    /// <summary>Whether the header has a <c>kid</c> at all (Auth.js then tries only its first secret when it has none).</summary>
+    public bool HasKid { get; }
+
+    /// <summary>The header's <c>kid</c> when it is a string; a kid of another type matches no key.</summary>
+    public string? Kid { get; }
 
     public bool Compressed { get; }
 
@@ -163,15 +167,16 @@ internal readonly struct JweToken
                 return false;
             }
 
-            JsonElement? kid = root.TryGetProperty("kid"u8, out var kidElement) ? kidElement.Clone() : null;
-            jwe = new JweToken(token, parts[2], parts[3], parts[4], headerText.Length, encValue, kid, compressed, HeaderClaims.From(root));
+            var hasKid = root.TryGetProperty("kid"u8, out var kidElement);
+            var kid = hasKid && kidElement.ValueKind == JsonValueKind.String ? kidElement.GetString() : null;
+            jwe = new JweToken(token, parts[2], parts[3], parts[4], headerText.Length, encValue, hasKid, kid, compressed, HeaderClaims.From(root));
             reason = string.Empty;
             return true;
         }
     }
 
     /// <summary>Authenticates and decrypts; <see langword="null"/> when the key is wrong or the token was altered.</summary>
-    public byte[]? Decrypt(ReadOnlySpan<byte> key)
+    public byte[]? Decrypt(DerivedKey key)
     {
         var aad = Encoding.ASCII.GetBytes(_token, 0, _protectedLength);
         byte[] ciphertext;
@@ -189,7 +194,7 @@ internal readonly struct JweToken
         }
 
         var plaintext = Encryption == ContentEncryption.A256Gcm
-            ? DecryptGcm(key, iv, ciphertext, tag, aad)
+            ? DecryptGcm(key.Key, iv, ciphertext, tag, aad)
             : DecryptCbcHmac(key, iv, ciphertext, tag, aad, Encryption);
         if (plaintext is null || !Compressed)
         {
@@ -239,16 +244,15 @@ internal readonly struct JweToken
     }
 
     // RFC 7518 5.2.2.2: MAC over AAD || IV || ciphertext || AAD length in bits (64-bit big-endian).
-    private static byte[]? DecryptCbcHmac(ReadOnlySpan<byte> key, ReadOnlySpan<byte> iv, byte[] ciphertext, ReadOnlySpan<byte> tag, byte[] aad, ContentEncryption encryption)
+    private static byte[]? DecryptCbcHmac(DerivedKey key, ReadOnlySpan<byte> iv, byte[] ciphertext, ReadOnlySpan<byte> tag, byte[] aad, ContentEncryption encryption)
     {
         var half = KeyLength(encryption) / 2;
-        if (key.Length != half * 2 || ciphertext.Length == 0 || ciphertext.Length % 16 != 0)
+        if (key.Key.Length != half * 2 || ciphertext.Length == 0 || ciphertext.Length % 16 != 0)
         {
             return null;
         }
 
-        var macKey = key[..half];
-        var encKey = key[half..];
+        var macKey = key.Key.AsSpan(0, half);
         var macInputLength = aad.Length + iv.Length + ciphertext.Length + 8;
         var rented = ArrayPool<byte>.Shared.Rent(macInputLength);
         try
@@ -273,11 +277,9 @@ internal readonly struct JweToken
             ArrayPool<byte>.Shared.Return(rented);
         }
 
-        using var aes = Aes.Create();
-        aes.Key = encKey.ToArray();
         try
         {
-            return aes.DecryptCbc(ciphertext, iv, PaddingMode.PKCS7);
+            return key.CbcCipher().DecryptCbc(ciphertext, iv, PaddingMode.PKCS7);
         }
         catch (CryptographicException)
         {

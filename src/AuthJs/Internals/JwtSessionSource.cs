@@ -131,7 +131,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 continue;
             }
 
-            var key = nextAuthV4 ? _keys.ForNextAuthV4?.Key : SelectAuthJsKey(jwe, salt);
+            var key = nextAuthV4 ? _keys.ForNextAuthV4 : SelectAuthJsKey(jwe, salt);
             if (key is null)
             {
                 reason = "no matching decryption secret";
@@ -151,7 +151,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return Reject(reason);
     }
 
-    private byte[]? SelectAuthJsKey(in JweToken jwe, string salt)
+    private DerivedKey? SelectAuthJsKey(in JweToken jwe, string salt)
     {
         var keys = _keys.ForAuthJs(salt, jwe.Encryption);
         if (keys.Length == 0)
@@ -160,21 +160,16 @@ internal sealed partial class JwtSessionSource : ISessionSource
         }
 
         // Without a kid Auth.js tries only its first secret.
-        if (jwe.Kid is not { } kid)
+        if (!jwe.HasKid)
         {
-            return keys[0].Key;
-        }
-
-        if (kid.ValueKind != JsonValueKind.String)
-        {
-            return null;
+            return keys[0];
         }
 
         foreach (var key in keys)
         {
-            if (kid.ValueEquals(key.Thumbprint))
+            if (string.Equals(jwe.Kid, key.Thumbprint, StringComparison.Ordinal))
             {
-                return key.Key;
+                return key;
             }
         }
 
@@ -225,9 +220,12 @@ internal sealed partial class JwtSessionSource : ISessionSource
             }
 
             var reportedExpiry = DateTimeOffset.FromUnixTimeMilliseconds(nowMs) + _sessionMaxAge;
-            var json = SessionJson.Write(Claim(claims, "name"u8), Claim(claims, "email"u8), Claim(claims, "picture"u8), SessionJson.ToIsoString(reportedExpiry));
-            using var sessionDocument = JsonDocument.Parse(json);
-            var session = AuthJsSession.FromDocument(sessionDocument.RootElement, json);
+            var name = Claim(claims, "name"u8);
+            var email = Claim(claims, "email"u8);
+            var picture = Claim(claims, "picture"u8);
+            var json = SessionJson.Write(name, email, picture, SessionJson.ToIsoString(reportedExpiry));
+            var user = new AuthJsUser(StringOrNull(name), StringOrNull(email), StringOrNull(picture));
+            var session = new AuthJsSession(json, user, DateTimeOffset.FromUnixTimeMilliseconds(reportedExpiry.ToUnixTimeMilliseconds()));
 
             var validUntil = reportedExpiry;
             if (exp is { } tokenExpiry && ToDate(tokenExpiry) is { } tokenExpiryDate && tokenExpiryDate < validUntil)
@@ -239,6 +237,9 @@ internal sealed partial class JwtSessionSource : ISessionSource
             return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil);
         }
     }
+
+    private static string? StringOrNull(JsonElement? value) =>
+        value is { ValueKind: JsonValueKind.String } element ? element.GetString() : null;
 
     private static JsonElement? Claim(JsonElement claims, ReadOnlySpan<byte> name) =>
         claims.TryGetProperty(name, out var value) ? value : null;

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace SessionCache.Silo.Tests;
+
+/// <summary>The silo host as the README starts it: real Kestrel on loopback, a real Orleans silo.</summary>
+public sealed class SiloHostTests
+{
+    [Fact]
+    public async Task SiloBecomesHealthyAndServesTheDashboardToLoopback()
+    {
+        await using var app = await StartAsync(new() { ["AUTH_SECRET"] = "silo-test-secret-0123456789abcdef", ["SessionCache:Mode"] = "Local" });
+        using var http = new HttpClient { BaseAddress = Address(app) };
+
+        var health = await WaitForHealthyAsync(http);
+        Assert.Contains("active cluster member", health, StringComparison.Ordinal);
+        using var dashboard = await http.GetAsync("dashboard/");
+        Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode);
+        Assert.Contains("Orleans Dashboard", await dashboard.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DashboardWantsTheApiKeyWhenOneIsConfigured()
+    {
+        await using var app = await StartAsync(new() { ["AUTH_SECRET"] = "silo-test-secret-0123456789abcdef", ["SessionCache:Mode"] = "Local", ["SessionCache:ApiKey"] = "the-right-key" });
+        using var http = new HttpClient { BaseAddress = Address(app) };
+        await WaitForHealthyAsync(http);
+
+        using var anonymous = await http.GetAsync("dashboard/");
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "dashboard/") { Headers = { { "Authorization", "Bearer the-wrong-key" } } };
+        using var right = new HttpRequestMessage(HttpMethod.Get, "dashboard/") { Headers = { { "Authorization", "Bearer the-right-key" } } };
+
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(wrong)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(right)).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("Cluster:Membership", "Redis", "Cluster:Membership=Redis is not available")]
+    [InlineData("Cluster:GatewayPort", "0", "Cluster:SiloPort and Cluster:GatewayPort")]
+    [InlineData("SessionCache:Mode", "Local", "AUTH_SECRET")]
+    public async Task MisconfiguredSiloRefusesToStartNamingTheKey(string key, string value, string expected)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(async () => await StartAsync(new() { [key] = value }));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task<WebApplication> StartAsync(Dictionary<string, string?> settings)
+    {
+        settings.TryAdd("Cluster:SiloPort", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        settings.TryAdd("Cluster:GatewayPort", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        settings["Cluster:ClusterId"] = "test-" + Guid.NewGuid().ToString("N");
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.AddSessionCacheSilo();
+        var app = builder.Build();
+        app.MapSessionCacheEndpoints();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        return app;
+    }
+
+    private static Uri Address(WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+
+    private static async Task<string> WaitForHealthyAsync(HttpClient http)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            using var response = await http.GetAsync("health", timeout.Token);
+            var body = await response.Content.ReadAsStringAsync(timeout.Token);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return body;
+            }
+
+            await Task.Delay(100, timeout.Token);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

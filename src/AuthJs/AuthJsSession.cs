@@ -43,8 +43,9 @@ public sealed class AuthJsSession
     /// <exception cref="JsonException">The JSON is malformed or not an object.</exception>
     public static AuthJsSession Parse(ReadOnlySpan<byte> json)
     {
-        using var document = JsonDocument.Parse(json.ToArray());
-        return FromDocument(document.RootElement, json.ToArray());
+        var bytes = json.ToArray();
+        using var document = JsonDocument.Parse(bytes);
+        return FromDocument(document.RootElement, bytes);
     }
 
     internal static AuthJsSession FromDocument(JsonElement root, byte[] json)

@@ -16,7 +16,6 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly DatabaseSessionOptions _options;
-    private readonly int _maxCookieHeaderLength;
     private readonly string[] _cookieNames;
     private readonly string _selectSql;
     private readonly string _deleteSql;
@@ -27,7 +26,6 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
         _options = options.Database;
         _time = time;
         _logger = logger;
-        _maxCookieHeaderLength = options.MaxCookieHeaderLength;
         _cookieNames = _options.CookieName is { Length: > 0 } custom
             ? [custom]
             : ["__Secure-authjs.session-token", "authjs.session-token", "__Secure-next-auth.session-token", "next-auth.session-token"];
@@ -50,11 +48,6 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
 
     public async ValueTask<SessionLookupResult> ResolveAsync(SessionRequest request, CancellationToken cancellationToken)
     {
-        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
-        {
-            return SessionLookupResult.Invalid("cookie header too large");
-        }
-
         var token = string.Empty;
         foreach (var name in _cookieNames)
         {

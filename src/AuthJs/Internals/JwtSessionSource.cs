@@ -76,12 +76,6 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
     public SessionLookupResult Resolve(SessionRequest request)
     {
-        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
-        {
-            LogCookieHeaderTooLarge(_logger, header.Length, _maxCookieHeaderLength);
-            return SessionLookupResult.Invalid("cookie header too large");
-        }
-
         foreach (var (name, nextAuthV4) in _cookies)
         {
             var token = CookieReader.ReadSessionToken(request, name);
@@ -275,7 +269,4 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "Session token expired")]
     private static partial void LogExpired(ILogger logger);
-
-    [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Cookie header of {Length} bytes exceeds the limit of {Limit}; treated as invalid")]
-    private static partial void LogCookieHeaderTooLarge(ILogger logger, int length, int limit);
 }

@@ -26,7 +26,6 @@ internal sealed partial class ProxySessionSource : ISessionSource
     private readonly ILogger _logger;
     private readonly Uri _sessionEndpoint;
     private readonly ProxySessionOptions _options;
-    private readonly int _maxCookieHeaderLength;
     private readonly string[] _cookieNames;
     private readonly string[] _userIdPath;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
@@ -36,7 +35,6 @@ internal sealed partial class ProxySessionSource : ISessionSource
         _httpClients = httpClients;
         _logger = logger;
         _options = options.Proxy;
-        _maxCookieHeaderLength = options.MaxCookieHeaderLength;
         var upstream = options.Upstream!.ToString();
         _sessionEndpoint = new Uri(upstream.TrimEnd('/') + "/session");
         _cookieNames = [.. StandardCookieNames, .. _options.CookieNames];
@@ -73,11 +71,6 @@ internal sealed partial class ProxySessionSource : ISessionSource
 
     public async ValueTask<SessionLookupResult> ResolveAsync(SessionRequest request, CancellationToken cancellationToken)
     {
-        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
-        {
-            return SessionLookupResult.Invalid("cookie header too large");
-        }
-
         var cookieHeader = SessionCookieHeader(request);
         if (cookieHeader is null)
         {

@@ -1,5 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace SessionCache.AuthJs.Internals;
@@ -8,7 +10,7 @@ namespace SessionCache.AuthJs.Internals;
 /// The registered <see cref="ISessionResolver"/>: picks the configured source once, and stands in
 /// the ambient request for <see cref="SessionRequest.Current"/>.
 /// </summary>
-internal sealed class SessionResolver(IServiceProvider services, IOptions<SessionCacheOptions> options, IHttpContextAccessor? httpContextAccessor = null) : ISessionResolver
+internal sealed partial class SessionResolver(IServiceProvider services, IOptions<SessionCacheOptions> options, IHttpContextAccessor? httpContextAccessor = null, ILogger<SessionResolver>? logger = null) : ISessionResolver
 {
     internal const string NotConfiguredMessage =
         "No Auth.js session resolution mode is configured. Either resolve sessions locally: set " +
@@ -38,6 +40,17 @@ internal sealed class SessionResolver(IServiceProvider services, IOptions<Sessio
             request = SessionRequest.FromHttpRequest(current);
         }
 
+        // One limit for every source: longer headers never reach a parser, a database or the upstream.
+        var limit = options.Value.MaxCookieHeaderLength;
+        if (request.CookieHeader is { } header && header.Length > limit)
+        {
+            LogCookieHeaderTooLarge(logger ?? (ILogger)NullLogger.Instance, header.Length, limit);
+            return ValueTask.FromResult(SessionLookupResult.Invalid("cookie header too large"));
+        }
+
         return source.ResolveAsync(request, cancellationToken);
     }
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Cookie header of {Length} bytes exceeds the limit of {Limit}; treated as invalid")]
+    private static partial void LogCookieHeaderTooLarge(ILogger logger, int length, int limit);
 }

@@ -10,6 +10,13 @@ namespace SessionCache.AuthJs;
 public static class AuthJsServiceCollectionExtensions
 {
     /// <summary>
+    /// The service key of the <see cref="ISessionResolver"/> that always resolves, never caches.
+    /// A silo replaces the plain <see cref="ISessionResolver"/> with the cluster's cache; its
+    /// session grains resolve through this one.
+    /// </summary>
+    public const string DirectResolverKey = "SessionCache.AuthJs.Direct";
+
+    /// <summary>
     /// Adds <see cref="ISessionResolver"/>, configured from the <c>SessionCache</c> section and
     /// Auth.js' own variables (<c>AUTH_SECRET</c>, <c>AUTH_SECRET_1..3</c>, <c>NEXTAUTH_SECRET</c>)
     /// of <paramref name="configuration"/>, and validated when the host starts.
@@ -47,10 +54,12 @@ public static class AuthJsServiceCollectionExtensions
             .ConfigureHttpClient(static client => client.Timeout = Timeout.InfiniteTimeSpan);
 
         services.TryAddSingleton<AuthJsKeyRing>();
-        services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), sp.GetRequiredService<TimeProvider>(), Logger<JwtSessionSource>(sp)));
-        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), sp.GetRequiredService<TimeProvider>(), Logger<DatabaseSessionSource>(sp)));
-        services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), sp.GetRequiredService<TimeProvider>(), Logger<ProxySessionSource>(sp)));
-        services.TryAddSingleton<ISessionResolver, SessionResolver>();
+        services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp)));
+        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp)));
+        services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), SessionCacheClock.Get(sp), Logger<ProxySessionSource>(sp)));
+        services.TryAddSingleton<SessionResolver>();
+        services.TryAddSingleton<ISessionResolver>(static sp => sp.GetRequiredService<SessionResolver>());
+        services.TryAddKeyedSingleton<ISessionResolver>(DirectResolverKey, static (sp, _) => sp.GetRequiredService<SessionResolver>());
         return services;
 
         static SessionCacheOptions Value(IServiceProvider sp) => sp.GetRequiredService<IOptions<SessionCacheOptions>>().Value;

@@ -67,6 +67,14 @@ public sealed class SessionCacheOptions
     public TimeSpan MaxCacheAge { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// <c>SessionCache:NegativeCacheAge</c>: how long "no session", "expired", "invalid" and
+    /// "signed out" answers are kept, so that a flood of bad cookies is not a flood of upstream
+    /// calls. Short, because the answer for a token can change. Upstream errors are never kept.
+    /// Default 5 seconds; zero keeps none.
+    /// </summary>
+    public TimeSpan NegativeCacheAge { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// <c>SessionCache:MaxCookieHeaderLength</c>: longer <c>Cookie</c> headers are refused as invalid
     /// without being parsed. Default 16 KiB, Node's own header limit, so Auth.js never sees longer ones.
     /// </summary>
@@ -180,6 +188,11 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
         if (options.MaxCacheAge <= TimeSpan.Zero)
         {
             failures.Add($"{Prefix}{nameof(options.MaxCacheAge)} must be positive, e.g. 00:05:00.");
+        }
+
+        if (options.NegativeCacheAge < TimeSpan.Zero || options.NegativeCacheAge > options.MaxCacheAge)
+        {
+            failures.Add($"{Prefix}{nameof(options.NegativeCacheAge)} must be between 00:00:00 and {Prefix}{nameof(options.MaxCacheAge)} ({options.MaxCacheAge}); got {options.NegativeCacheAge}.");
         }
 
         if (options.MaxCookieHeaderLength < 256)

@@ -1,4 +1,4 @@
-using SessionCache.Silo;
+using SessionCache.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddSessionCacheSilo();

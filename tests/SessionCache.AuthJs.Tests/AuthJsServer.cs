@@ -110,6 +110,40 @@ public sealed class AuthJsServer : IAsyncLifetime
         return session;
     }
 
+    /// <summary>Signs out through Auth.js' own CSRF-protected sign-out, which fires <c>events.signOut</c>.</summary>
+    public async Task SignOutAsync(string basePath, IEnumerable<KeyValuePair<string, string>> sessionCookies)
+    {
+        using var csrfResponse = await Http.GetAsync($"{basePath}/csrf");
+        csrfResponse.EnsureSuccessStatusCode();
+        var csrfToken = (await csrfResponse.Content.ReadFromJsonAsync<JsonObject>())!["csrfToken"]!.GetValue<string>();
+        using var signOut = new HttpRequestMessage(HttpMethod.Post, $"{basePath}/signout")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["csrfToken"] = csrfToken, ["callbackUrl"] = "/" }),
+        };
+        signOut.Headers.Add("Cookie", CookieHeader(SetCookies(csrfResponse).Concat(sessionCookies)));
+        using var response = await Http.SendAsync(signOut);
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Contains(SetCookies(response), static c => c.Key.Contains("session-token", StringComparison.Ordinal) && c.Value.Length == 0);
+    }
+
+    /// <summary>How many times an app's own <c>/session</c> endpoint was called (app: jwt, secure, db).</summary>
+    public async Task<int> SessionCallsAsync(string app) =>
+        (await Http.GetFromJsonAsync<JsonObject>($"calls/{app}"))!["count"]!.GetValue<int>();
+
+    /// <summary>Turns the <c>/switch/auth</c> app off (503 for everything) or on.</summary>
+    public async Task SwitchAsync(bool off)
+    {
+        using var response = await Http.PostAsJsonAsync("config/switch", new { off });
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Makes the apps' <c>events.signOut</c> post to <paramref name="url"/> with the bearer key, or stop.</summary>
+    public async Task SetSignOutTargetAsync(Uri? url, string? apiKey)
+    {
+        using var response = await Http.PostAsJsonAsync("config/signout-target", new { url = url?.ToString(), apiKey });
+        response.EnsureSuccessStatusCode();
+    }
+
     /// <summary>What the Auth.js app's own <c>/session</c> endpoint answers for a cookie header.</summary>
     public async Task<JsonNode?> SessionEndpointAsync(string basePath, string? cookieHeader)
     {

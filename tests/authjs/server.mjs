@@ -28,8 +28,45 @@ const credentials = () =>
         : null,
   })
 
+// Calls to each app's own session endpoint, so that tests can count what reaches Auth.js.
+const sessionCalls = {}
+app.use((req, res, next) => {
+  const m = /^\/(\w+)\/auth\/session$/.exec(req.path)
+  if (m && req.method === "GET") sessionCalls[m[1]] = (sessionCalls[m[1]] ?? 0) + 1
+  next()
+})
+app.get("/calls/:app", (req, res) => res.json({ count: sessionCalls[req.params.app] ?? 0 }))
+
+// Where events.signOut forwards to: the session cache's invalidation endpoint, set by a test.
+let signOutTarget = null
+// This is what an Auth.js app adds to its configuration (see the README): one fetch per sign-out.
+const events = {
+  async signOut(message) {
+    if (!signOutTarget) return
+    const response = await fetch(signOutTarget.url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${signOutTarget.apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify(message),
+    })
+    if (!response.ok) throw new Error(`session cache invalidation failed: ${response.status}`)
+  },
+}
+
 // Secrets from AUTH_SECRET and AUTH_SECRET_1..3, as Auth.js reads them (setEnvDefaults).
-app.use("/jwt/auth", ExpressAuth({ providers: [credentials()], trustHost: true }))
+app.use("/jwt/auth", ExpressAuth({ providers: [credentials()], trustHost: true, events }))
+// The same app again behind a switch: proxy-mode tests turn it off to see upstream errors.
+let switchedOff = false
+app.use("/switch/auth", (req, res, next) => (switchedOff ? res.status(503).send("switched off") : next()))
+// Its session callback exposes the user id, as apps commonly do; proxy mode reads it from user.id.
+app.use(
+  "/switch/auth",
+  ExpressAuth({
+    providers: [credentials()],
+    trustHost: true,
+    events,
+    callbacks: { session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub } }) },
+  })
+)
 app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))
 
 let pool = null
@@ -40,6 +77,7 @@ if (process.env.DATABASE_URL) {
     ExpressAuth({
       adapter: PostgresAdapter(pool),
       session: { strategy: "database" },
+      events,
       // Auth.js remembers across apps of one process that it has seen a credentials provider, and
       // then refuses a database app made only of credentials; an OIDC provider keeps it content.
       // Nothing here signs in through it: the tests make database sessions with the adapter.
@@ -50,6 +88,16 @@ if (process.env.DATABASE_URL) {
 }
 
 app.use(express.json({ limit: "1mb" }))
+
+app.post("/config/switch", (req, res) => {
+  switchedOff = req.body?.off === true
+  res.json({ ok: true })
+})
+
+app.post("/config/signout-target", (req, res) => {
+  signOutTarget = req.body?.url ? { url: req.body.url, apiKey: req.body.apiKey } : null
+  res.json({ ok: true })
+})
 
 // Mint an Auth.js v5 token. Options beyond Auth.js' own encode (no kid, A256GCM) go through jose
 // with Auth.js' key derivation, to make the tokens Auth.js' decode accepts but its encode never writes.

@@ -1,6 +1,9 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Options;
 
-namespace SessionCache.Silo;
+namespace SessionCache.Client;
 
 /// <summary>How silos find each other: one silo on this machine, or a Redis-backed cluster.</summary>
 public enum ClusterMembership
@@ -35,6 +38,34 @@ public sealed class SessionCacheClusterOptions
 
     /// <summary><c>Cluster:GatewayPort</c>: client traffic. Default 30000.</summary>
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// For clients: the gateways to connect to, as <c>host:port</c> (an IP address or a DNS name).
+    /// Empty means this machine's silo: <c>127.0.0.1:</c><see cref="GatewayPort"/>.
+    /// </summary>
+    public IList<string> Gateways { get; } = [];
+
+    /// <summary>The gateways as endpoints, DNS names resolved; empty for none configured.</summary>
+    internal IReadOnlyList<IPEndPoint> ResolveGateways()
+    {
+        var endpoints = new List<IPEndPoint>();
+        foreach (var gateway in Gateways)
+        {
+            if (IPEndPoint.TryParse(gateway, out var endpoint) && endpoint.Port != 0)
+            {
+                endpoints.Add(endpoint);
+                continue;
+            }
+
+            var colon = gateway.LastIndexOf(':');
+            var host = gateway[..colon];
+            var port = int.Parse(gateway[(colon + 1)..], CultureInfo.InvariantCulture);
+            var address = Dns.GetHostAddresses(host).OrderBy(static a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).First();
+            endpoints.Add(new IPEndPoint(address, port));
+        }
+
+        return endpoints;
+    }
 }
 
 internal sealed class SessionCacheClusterOptionsValidator : IValidateOptions<SessionCacheClusterOptions>
@@ -62,6 +93,32 @@ internal sealed class SessionCacheClusterOptionsValidator : IValidateOptions<Ses
             failures.Add($"{Prefix}{nameof(options.SiloPort)} and {Prefix}{nameof(options.GatewayPort)} must be distinct ports between 1 and 65535.");
         }
 
+        foreach (var gateway in options.Gateways)
+        {
+            if (!IsGateway(gateway))
+            {
+                failures.Add($"{Prefix}{nameof(options.Gateways)} contains '{gateway}'; expected host:port, e.g. 10.0.0.5:30000 or silo-1:30000.");
+            }
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static bool IsGateway(string? gateway)
+    {
+        if (string.IsNullOrWhiteSpace(gateway))
+        {
+            return false;
+        }
+
+        if (IPEndPoint.TryParse(gateway, out var endpoint))
+        {
+            return endpoint.Port != 0;
+        }
+
+        var colon = gateway.LastIndexOf(':');
+        return colon > 0
+            && Uri.CheckHostName(gateway[..colon]) is UriHostNameType.Dns
+            && int.TryParse(gateway[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535;
     }
 }

@@ -161,7 +161,7 @@ internal static class CookieReader
     /// Orders chunks like <c>SessionStore</c>: by <c>parseInt</c> of the part after the last dot, stably;
     /// a name without a number compares equal to everything, as JavaScript's sort treats <c>NaN</c>.
     /// </summary>
-    private static void SortChunks(List<KeyValuePair<string, string>> chunks)
+    internal static void SortChunks(List<KeyValuePair<string, string>> chunks)
     {
         var keys = chunks.Select(static c => JavaScriptParseInt(c.Key[(c.Key.LastIndexOf('.') + 1)..])).ToArray();
         var items = chunks.ToArray();

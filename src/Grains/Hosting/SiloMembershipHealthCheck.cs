@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace SessionCache.Silo;
+namespace SessionCache.Hosting;
 
 /// <summary>Healthy once this silo is an active member of its cluster.</summary>
 internal sealed class SiloMembershipHealthCheck(IClusterMembershipService membership, ILocalSiloDetails localSilo) : IHealthCheck

@@ -1,7 +1,8 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace SessionCache.Silo;
+namespace SessionCache.Hosting;
 
 /// <summary>Writes health as a small JSON document operators and probes can read.</summary>
 internal static class HealthResponse

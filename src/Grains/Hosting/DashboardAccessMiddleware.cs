@@ -1,10 +1,10 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
+using SessionCache.AspNetCore;
 using SessionCache.AuthJs;
 
-namespace SessionCache.Silo;
+namespace SessionCache.Hosting;
 
 /// <summary>
 /// The dashboard shows the cluster's inner workings: it answers requests bearing
@@ -17,7 +17,7 @@ internal sealed class DashboardAccessMiddleware(RequestDelegate next, IOptions<S
         var apiKey = options.Value.ApiKey;
         var allowed = string.IsNullOrEmpty(apiKey)
             ? context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)
-            : HasKey(context.Request, apiKey);
+            : ApiKey.IsPresentedBy(context.Request, apiKey);
         if (allowed)
         {
             return next(context);
@@ -26,17 +26,5 @@ internal sealed class DashboardAccessMiddleware(RequestDelegate next, IOptions<S
         context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.Headers.WWWAuthenticate = "Bearer";
         return Task.CompletedTask;
-    }
-
-    private static bool HasKey(HttpRequest request, string apiKey)
-    {
-        var header = request.Headers.Authorization.ToString();
-        const string Scheme = "Bearer ";
-        if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Scheme.Length..].Trim()), Encoding.UTF8.GetBytes(apiKey));
     }
 }

@@ -20,6 +20,13 @@ public enum SessionLookupStatus
     /// This is never "no session": callers must not treat the user as signed out.
     /// </summary>
     UpstreamError,
+
+    /// <summary>
+    /// The session was valid but its user, or the session itself, was signed out through the
+    /// cluster (<see cref="ISessionCache.InvalidateUserAsync"/>, <see cref="ISessionCache.InvalidateSessionAsync"/>
+    /// or the invalidation endpoint). Treated like <see cref="NoSession"/> by <c>GetServerSessionAsync</c>.
+    /// </summary>
+    Revoked,
 }
 
 /// <summary>
@@ -90,6 +97,15 @@ public sealed record SessionLookupResult
     /// <param name="reason">A short, safe explanation.</param>
     /// <returns>The result.</returns>
     public static SessionLookupResult Invalid(string reason) => new(SessionLookupStatus.Invalid) { Reason = reason };
+
+    /// <summary>A session that was signed out through the cluster.</summary>
+    /// <param name="reason">A short, safe explanation.</param>
+    /// <returns>The result.</returns>
+    public static SessionLookupResult Revoked(string reason) => new(SessionLookupStatus.Revoked) { Reason = reason };
+
+    /// <summary>Rebuilds a result from its parts, as it travels between processes.</summary>
+    internal static SessionLookupResult FromParts(SessionLookupStatus status, AuthJsSession? session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, bool isRetryable, string? reason) =>
+        new(status) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, IsRetryable = isRetryable, Reason = reason };
 
     /// <summary>A result for an upstream or database failure.</summary>
     /// <param name="reason">A short, safe explanation.</param>

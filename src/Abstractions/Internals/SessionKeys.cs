@@ -1,0 +1,147 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace SessionCache.AuthJs.Internals;
+
+/// <summary>What a request's session cookies come to: nothing to look up, a refusal, or a key.</summary>
+internal enum SessionKeyKind
+{
+    /// <summary>No session cookie and no bearer token: the answer is "no session" without asking anyone.</summary>
+    None,
+
+    /// <summary>The cookie header exceeds the configured limit.</summary>
+    TooLarge,
+
+    /// <summary>A session to look up.</summary>
+    Key,
+}
+
+/// <summary>
+/// A request reduced to its session credential: the session cookies (and, without any, a bearer
+/// token) and the key of the session grain, a SHA-256 of that credential in a canonical form.
+/// </summary>
+/// <param name="Kind">What the request comes to.</param>
+/// <param name="Canonical">The credential in canonical form; the near cache's key. Never logged.</param>
+/// <param name="Cookies">The session cookies, decoded, in header order.</param>
+/// <param name="Authorization">The bearer authorization, only when there is no session cookie.</param>
+internal readonly record struct SessionKey(SessionKeyKind Kind, string Canonical, KeyValuePair<string, string>[] Cookies, string? Authorization)
+{
+    /// <summary>The grain key: base64url SHA-256 of <see cref="Canonical"/>. Safe to log.</summary>
+    public string Hash => SessionKeys.HashOf(Canonical);
+}
+
+/// <summary>
+/// Picks the session cookies out of requests. A cookie is a session cookie when its name starts
+/// with one of the configured session cookie names, as Auth.js' <c>SessionStore</c> decides; its
+/// chunks are joined so that a token keys the same grain whether it came whole or in chunks,
+/// and so that <see cref="ISessionCache.InvalidateSessionAsync"/> can find it from the token alone.
+/// </summary>
+internal sealed class SessionKeys
+{
+    /// <summary>The names Auth.js v5 and NextAuth.js v4 use, with and without the secure prefix.</summary>
+    public static readonly IReadOnlyList<string> StandardCookieNames =
+        ["__Secure-authjs.session-token", "authjs.session-token", "__Secure-next-auth.session-token", "next-auth.session-token"];
+
+    private readonly string[] _names;
+    private readonly int _maxCookieHeaderLength;
+
+    public SessionKeys(IEnumerable<string> extraCookieNames, int maxCookieHeaderLength)
+    {
+        // Longest first, so that a cookie belongs to the most specific name it starts with.
+        _names = [.. StandardCookieNames.Concat(extraCookieNames).Where(static n => !string.IsNullOrEmpty(n)).Distinct(StringComparer.Ordinal).OrderByDescending(static n => n.Length)];
+        _maxCookieHeaderLength = maxCookieHeaderLength;
+    }
+
+    /// <summary>The session cookie names, longest first.</summary>
+    public IReadOnlyList<string> CookieNames => _names;
+
+    public SessionKey Select(SessionRequest request)
+    {
+        if (request.CookieHeader is { } header && header.Length > _maxCookieHeaderLength)
+        {
+            return new(SessionKeyKind.TooLarge, string.Empty, [], null);
+        }
+
+        List<KeyValuePair<string, string>>? cookies = null;
+        foreach (var cookie in CookieReader.Enumerate(request))
+        {
+            if (cookie.Value.Length > 0 && BaseName(cookie.Key) is not null)
+            {
+                (cookies ??= new(2)).Add(cookie);
+            }
+        }
+
+        if (cookies is null)
+        {
+            // Auth.js' getToken falls back to "Authorization: Bearer <token>" only without a cookie.
+            if (request.Authorization is { } authorization && authorization.StartsWith("Bearer", StringComparison.Ordinal)
+                && (authorization.Length == 6 || authorization[6] == ' '))
+            {
+                return new(SessionKeyKind.Key, "Authorization\n" + authorization, [], authorization);
+            }
+
+            return new(SessionKeyKind.None, string.Empty, [], null);
+        }
+
+        return new(SessionKeyKind.Key, Canonical(cookies), [.. cookies], null);
+    }
+
+    /// <summary>The canonical credential of a bare token, for each cookie name it could have come under.</summary>
+    public IEnumerable<string> CanonicalFormsOfToken(string token) => _names.Select(name => name + "=" + token + "\n");
+
+    public static string HashOf(string canonical)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(canonical.Length);
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var written = Encoding.UTF8.GetBytes(canonical, rented);
+            Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(rented.AsSpan(0, written), hash);
+            return Convert.ToBase64String(hash).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented, clearArray: true);
+        }
+    }
+
+    private string? BaseName(string cookieName)
+    {
+        foreach (var name in _names)
+        {
+            if (cookieName.StartsWith(name, StringComparison.Ordinal))
+            {
+                return name;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>"name=token\n" per session cookie name, chunks joined in Auth.js' order, names sorted.</summary>
+    private string Canonical(List<KeyValuePair<string, string>> cookies)
+    {
+        if (cookies.Count == 1 && BaseName(cookies[0].Key) is { } only)
+        {
+            return string.Concat(only, "=", cookies[0].Value, "\n");
+        }
+
+        var builder = new StringBuilder();
+        foreach (var group in cookies.GroupBy(c => BaseName(c.Key)!, StringComparer.Ordinal).OrderBy(static g => g.Key, StringComparer.Ordinal))
+        {
+            var chunks = group.ToList();
+            CookieReader.SortChunks(chunks);
+            builder.Append(group.Key).Append('=');
+            foreach (var chunk in chunks)
+            {
+                builder.Append(chunk.Value);
+            }
+
+            builder.Append('\n');
+        }
+
+        return builder.ToString();
+    }
+}

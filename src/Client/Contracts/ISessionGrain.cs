@@ -1,0 +1,71 @@
+using Orleans.Concurrency;
+
+namespace SessionCache.Contracts;
+
+/// <summary>
+/// One session, keyed by the SHA-256 of its credential (<c>SessionKey.Hash</c>), never by the token.
+/// Resolves once, single-flight, caches the answer until it may no longer be served, then
+/// deactivates itself.
+/// </summary>
+internal interface ISessionGrain : IGrainWithStringKey
+{
+    /// <summary>The session for this credential, resolved on the first call and cached.</summary>
+    /// <param name="credential">The request's session cookies; the key must be their hash.</param>
+    Task<CachedLookup> LookupAsync(SessionCredential credential);
+
+    /// <summary>
+    /// Signs this session out: learns its user (resolving if needed) and records the revocation
+    /// with the user's grain. <paramref name="userIdHint"/> saves the resolution when the caller
+    /// knows the user (the database adapter's sign-out payload does).
+    /// </summary>
+    Task RevokeAsync(SessionCredential credential, string? userIdHint);
+
+    /// <summary>
+    /// Drops the cached answer and deactivates. Interleaves, because the user's grain calls it while
+    /// this grain may be waiting on the user's grain.
+    /// </summary>
+    [AlwaysInterleave]
+    Task ForgetAsync();
+}
+
+/// <summary>One user, keyed by user id: the user's sessions and the user's revocations, in grain storage.</summary>
+internal interface IUserGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Registers a resolved session and answers whether it may be served: not if the session was
+    /// revoked, nor if it was issued (or, without an issue time, first seen) before the user's revocation.
+    /// </summary>
+    Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil);
+
+    /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
+    Task RevokeAsync();
+
+    /// <summary>Signs one session of the user out.</summary>
+    Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil);
+}
+
+/// <summary>
+/// Fans invalidations out to every process' near cache and answers only when each has
+/// acknowledged, or when the lease of one that could not be told has run out.
+/// </summary>
+internal interface IInvalidationHubGrain : IGrainWithIntegerKey
+{
+    /// <summary>
+    /// Adds or renews a subscriber; its lease runs from this call. Returns the hub's incarnation:
+    /// when it changes, the hub was lost and re-created, and the subscriber may have missed notices.
+    /// </summary>
+    Task<Guid> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease);
+
+    /// <summary>Removes a subscriber, on shutdown.</summary>
+    Task UnsubscribeAsync(ISessionCacheObserver observer);
+
+    /// <summary>Tells every subscriber; completes when none can serve what the notice revokes.</summary>
+    Task PublishAsync(InvalidationNotice notice);
+}
+
+/// <summary>A process' near cache, as the hub sees it.</summary>
+internal interface ISessionCacheObserver : IGrainObserver
+{
+    /// <summary>Forgets the sessions the notice names; completes once they are gone.</summary>
+    Task OnInvalidatedAsync(InvalidationNotice notice);
+}

@@ -1,0 +1,88 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using SessionCache.AuthJs;
+using SessionCache.AuthJs.Internals;
+using SessionCache.Client.Internals;
+
+namespace SessionCache.Client;
+
+/// <summary>Connects a service outside the cluster to it, for session lookups and sign-outs.</summary>
+public static class SessionCacheClientExtensions
+{
+    /// <summary>
+    /// Adds an Orleans client connected to the cluster's gateways (<c>Cluster:Gateways</c>, or this
+    /// machine's silo at <c>Cluster:GatewayPort</c>; <c>Cluster:ClusterId</c> and
+    /// <c>Cluster:ServiceId</c> must match the silos'), and registers <see cref="ISessionCache"/>
+    /// and <see cref="ISessionResolver"/> over it. The <c>GetServerSessionAsync</c> extension
+    /// methods then work as in a co-hosted silo.
+    /// </summary>
+    /// <param name="builder">The host builder.</param>
+    /// <param name="configureClient">Further Orleans client configuration (e.g. TLS).</param>
+    /// <returns>The builder.</returns>
+    public static IHostApplicationBuilder AddSessionCacheClient(this IHostApplicationBuilder builder, Action<Orleans.Hosting.IClientBuilder>? configureClient = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var section = builder.Configuration.GetSection(SessionCacheClusterOptions.SectionName);
+        builder.Services.AddOptions<SessionCacheClusterOptions>().Bind(section).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionCacheClusterOptions>, SessionCacheClusterOptionsValidator>());
+
+        var cluster = section.Get<SessionCacheClusterOptions>() ?? new();
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(options =>
+            {
+                options.ClusterId = cluster.ClusterId;
+                options.ServiceId = cluster.ServiceId;
+            });
+            client.UseStaticClustering(options =>
+            {
+                // Resolved when the client starts, after validation has named any malformed entry.
+                var validation = new SessionCacheClusterOptionsValidator().Validate(null, cluster);
+                if (validation.Failed)
+                {
+                    throw new OptionsValidationException(SessionCacheClusterOptions.SectionName, typeof(SessionCacheClusterOptions), validation.Failures);
+                }
+
+                var gateways = cluster.ResolveGateways();
+                options.Gateways = gateways.Count > 0
+                    ? [.. gateways.Select(static g => g.ToGatewayUri())]
+                    : [new IPEndPoint(IPAddress.Loopback, cluster.GatewayPort).ToGatewayUri()];
+            });
+            configureClient?.Invoke(client);
+        });
+
+        builder.Services.AddClusterSessionCache(builder.Configuration);
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers <see cref="ISessionCache"/> over whatever <see cref="IGrainFactory"/> the process
+    /// has (a silo's or a client's), the near cache and its invalidation subscription.
+    /// </summary>
+    internal static IServiceCollection AddClusterSessionCache(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<SessionCacheClientOptions>()
+            .Bind(configuration.GetSection(SessionCacheClientOptions.SectionName), static binder => binder.ErrorOnUnknownConfiguration = false)
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionCacheClientOptions>, SessionCacheClientOptionsValidator>());
+        services.AddHttpContextAccessor();
+        services.TryAddSingleton(static sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value;
+            return new SessionKeys(options.CookieNames, options.MaxCookieHeaderLength);
+        });
+        services.TryAddSingleton(static sp => new NearCache(sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value.NearCache.MaxEntries));
+        services.TryAddSingleton(static sp => ActivatorUtilities.CreateInstance<ClusterSessionCache>(sp, SessionCacheClock.Get(sp)));
+        services.TryAddSingleton<ISessionCache>(static sp => sp.GetRequiredService<ClusterSessionCache>());
+
+        // Lookups through the plain resolver interface go through the cache too.
+        services.Replace(ServiceDescriptor.Singleton<ISessionResolver>(static sp => sp.GetRequiredService<ClusterSessionCache>()));
+        services.AddHostedService<InvalidationSubscriber>();
+        return services;
+    }
+}

@@ -1,0 +1,111 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Concurrency;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SessionCache.Client;
+using SessionCache.Contracts;
+
+namespace SessionCache.Grains;
+
+/// <summary>
+/// Tells every process' near cache what to forget. A publish completes only when every subscriber
+/// has acknowledged, or when the lease of a subscriber that could not be reached has run out (its
+/// near cache stops serving then by itself). Reentrant, so that one slow publish does not hold up
+/// renewals or other publishes.
+/// </summary>
+[Reentrant]
+internal sealed partial class InvalidationHubGrain(
+    [PersistentState("invalidation-hub")] IPersistentState<InvalidationHubState> state,
+    IOptions<SessionCacheClientOptions> options,
+    IServiceProvider services,
+    ILogger<InvalidationHubGrain> logger) : Grain, IInvalidationHubGrain
+{
+    private static readonly TimeSpan NotifyTimeout = TimeSpan.FromSeconds(5);
+
+    // Leases run on real time, whatever clock sessions expire by.
+    private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+    private readonly Dictionary<ISessionCacheObserver, Subscription> _subscribers = [];
+    private Guid _incarnation;
+    private DateTimeOffset _safeAfter;
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A hub that existed before had subscribers this activation does not know. Until their
+        // leases have run out, a publish waits for them rather than assume they heard it; when they
+        // renew they see the new incarnation and empty their near caches.
+        var previous = state.RecordExists;
+        _safeAfter = previous ? _time.GetUtcNow() + options.Value.NearCache.Lease : DateTimeOffset.MinValue;
+        _incarnation = Guid.NewGuid();
+        state.State.Incarnation = _incarnation;
+        await state.WriteStateAsync(cancellationToken);
+    }
+
+    public Task<Guid> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease)
+    {
+        _subscribers[observer] = new Subscription(_time.GetUtcNow(), lease);
+        return Task.FromResult(_incarnation);
+    }
+
+    public Task UnsubscribeAsync(ISessionCacheObserver observer)
+    {
+        _subscribers.Remove(observer);
+        return Task.CompletedTask;
+    }
+
+    public async Task PublishAsync(InvalidationNotice notice)
+    {
+        var subscribers = _subscribers.ToArray();
+        var deliveries = subscribers.Select(s => s.Key.OnInvalidatedAsync(notice).WaitAsync(NotifyTimeout)).ToArray();
+        try
+        {
+            await Task.WhenAll(deliveries);
+        }
+        catch (Exception)
+        {
+            // Inspected per delivery below.
+        }
+
+        var waitUntil = _safeAfter;
+        for (var i = 0; i < subscribers.Length; i++)
+        {
+            if (deliveries[i].IsCompletedSuccessfully)
+            {
+                continue;
+            }
+
+            var (observer, subscription) = subscribers[i];
+            var leaseEnd = subscription.RenewedAt + subscription.Lease;
+            if (leaseEnd > waitUntil)
+            {
+                waitUntil = leaseEnd;
+            }
+
+            if (_subscribers.TryGetValue(observer, out var current) && current == subscription)
+            {
+                _subscribers.Remove(observer);
+            }
+
+            LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
+        }
+
+        var wait = waitUntil - _time.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            // Sessions are still servable from an unreachable near cache until its lease ends.
+            await Task.Delay(wait, _time);
+        }
+    }
+
+    [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "A near cache could not be told of a sign-out ({Exception}); waiting for its lease to run out before confirming")]
+    private static partial void LogSubscriberUnreachable(ILogger logger, string exception);
+
+    private sealed record Subscription(DateTimeOffset RenewedAt, TimeSpan Lease);
+}
+
+/// <summary>The hub's persisted record: only that it existed, and as which incarnation.</summary>
+[GenerateSerializer]
+internal sealed class InvalidationHubState
+{
+    [Id(0)]
+    public Guid Incarnation { get; set; }
+}

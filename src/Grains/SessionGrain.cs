@@ -1,0 +1,165 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using SessionCache.AuthJs;
+using SessionCache.Contracts;
+
+namespace SessionCache.Grains;
+
+/// <summary>
+/// One session, keyed by the hash of its credential. Orleans runs one activation per key and one
+/// call at a time, so concurrent lookups queue behind the first, which resolves; the rest read
+/// its answer. The answer is kept until the earliest of the session's expiry, the token's expiry
+/// and <see cref="SessionCacheOptions.MaxCacheAge"/>, when a timer deactivates the grain.
+/// </summary>
+internal sealed partial class SessionGrain : Grain, ISessionGrain
+{
+    private readonly ISessionResolver _resolver;
+    private readonly SessionCacheOptions _options;
+    private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
+    private CachedLookup? _cached;
+    private IGrainTimer? _expiry;
+
+    public SessionGrain(
+        [FromKeyedServices(AuthJsServiceCollectionExtensions.DirectResolverKey)] ISessionResolver resolver,
+        IOptions<SessionCacheOptions> options,
+        IServiceProvider services,
+        ILogger<SessionGrain> logger)
+    {
+        _resolver = resolver;
+        _options = options.Value;
+        _clock = SessionCacheClock.Get(services);
+        _logger = logger;
+    }
+
+    private string Key => this.GetPrimaryKeyString();
+
+    public async Task<CachedLookup> LookupAsync(SessionCredential credential)
+    {
+        // Checked on every call, not only by the timer: a lookup that races a late timer must
+        // still never see an answer past its time.
+        if (_cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        {
+            return cached;
+        }
+
+        _cached = null;
+        var result = await _resolver.LookupAsync(credential.ToRequest());
+        var now = _clock.GetUtcNow();
+        var validUntil = ValidUntil(result, now);
+        if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
+            && !await GrainFactory.GetGrain<IUserGrain>(userId).AdmitAsync(Key, result.IssuedAt, validUntil))
+        {
+            LogRefusedRevoked(_logger, Key[..12]);
+            result = SessionLookupResult.Revoked("the user or the session was signed out");
+        }
+
+        var cacheUntil = result.Status switch
+        {
+            SessionLookupStatus.Session => Min(validUntil, now + _options.MaxCacheAge),
+            SessionLookupStatus.UpstreamError => now,
+            _ => now + _options.NegativeCacheAge,
+        };
+
+        var lookup = new CachedLookup(result, cacheUntil);
+        if (cacheUntil > now)
+        {
+            _cached = lookup;
+            ArmExpiry(cacheUntil - now);
+            LogResolved(_logger, Key[..12], result.Status, cacheUntil - now);
+        }
+        else
+        {
+            // Nothing worth keeping (an upstream error is never cached): free the activation.
+            LogResolved(_logger, Key[..12], result.Status, TimeSpan.Zero);
+            DeactivateOnIdle();
+        }
+
+        return lookup;
+    }
+
+    public async Task RevokeAsync(SessionCredential credential, string? userIdHint)
+    {
+        var now = _clock.GetUtcNow();
+        var userId = _cached?.Result.UserId ?? userIdHint;
+        var validUntil = _cached is { } cached ? ValidUntil(cached.Result, now) : now + _options.MaxCacheAge;
+        if (userId is null)
+        {
+            // Learn whose session this is; without that the revocation could not outlive this grain.
+            var result = await _resolver.LookupAsync(credential.ToRequest());
+            if (result.Status == SessionLookupStatus.UpstreamError)
+            {
+                throw new SessionRevocationException("The session could not be resolved to sign it out: " + result.Reason);
+            }
+
+            userId = result.UserId;
+            validUntil = ValidUntil(result, now);
+        }
+
+        _cached = null;
+        if (userId is not null)
+        {
+            await GrainFactory.GetGrain<IUserGrain>(userId).RevokeSessionAsync(Key, validUntil);
+        }
+        else
+        {
+            // Not a session, or one without a user id: there is nothing to remember, only copies to drop.
+            await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [Key]));
+        }
+
+        DeactivateOnIdle();
+    }
+
+    public Task ForgetAsync()
+    {
+        _cached = null;
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    /// <summary>The earliest of the token's expiry and the session's own, as far as the result tells.</summary>
+    private DateTimeOffset ValidUntil(SessionLookupResult result, DateTimeOffset now)
+    {
+        var until = now + _options.MaxCacheAge;
+        if (result.ValidUntil is { } valid)
+        {
+            until = valid;
+        }
+
+        if (result.Session?.Expires is { } expires && expires < until)
+        {
+            until = expires;
+        }
+
+        return until;
+    }
+
+    private void ArmExpiry(TimeSpan due)
+    {
+        _expiry?.Dispose();
+        _expiry = this.RegisterGrainTimer(OnExpiryAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+    }
+
+    private Task OnExpiryAsync(CancellationToken cancellationToken)
+    {
+        if (_cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        {
+            // The session clock runs behind the timer's (a test's fake clock): look again later.
+            ArmExpiry(cached.CacheUntil - _clock.GetUtcNow());
+            return Task.CompletedTask;
+        }
+
+        _cached = null;
+        DeactivateOnIdle();
+        return Task.CompletedTask;
+    }
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Session {SessionHash} resolved: {Status}, kept for {Lifetime}")]
+    private static partial void LogResolved(ILogger logger, string sessionHash, SessionLookupStatus status, TimeSpan lifetime);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Session {SessionHash} refused: its user or the session was signed out")]
+    private static partial void LogRefusedRevoked(ILogger logger, string sessionHash);
+}

@@ -1,0 +1,128 @@
+using Microsoft.Extensions.Logging;
+using SessionCache.AuthJs;
+using SessionCache.Contracts;
+
+namespace SessionCache.Grains;
+
+/// <summary>
+/// One user: the sessions the cluster has seen for them and their revocations, in grain storage so
+/// that a sign-out outlives this activation (and, with persistent storage, the silo).
+/// </summary>
+internal sealed partial class UserGrain(
+    [PersistentState("user")] IPersistentState<UserState> state,
+    IServiceProvider services,
+    ILogger<UserGrain> logger) : Grain, IUserGrain
+{
+    // A revoked session is remembered at least this long: a database session can be extended
+    // past the expiry the cluster saw, so its own expiry is not a safe bound.
+    private static readonly TimeSpan RevocationRetention = TimeSpan.FromDays(30);
+
+    private readonly TimeProvider _clock = SessionCacheClock.Get(services);
+
+    public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil)
+    {
+        var now = _clock.GetUtcNow();
+        var changed = Prune(now);
+        var sessions = state.State.Sessions;
+        var revokedAt = state.State.RevokedAt;
+        bool admitted;
+        if (sessions.TryGetValue(sessionKey, out var known))
+        {
+            admitted = !known.Revoked && !IssuedBefore(issuedAt ?? known.FirstSeen, revokedAt);
+            if (admitted && validUntil > known.ValidUntil)
+            {
+                sessions[sessionKey] = known with { ValidUntil = validUntil };
+                changed = true;
+            }
+        }
+        else
+        {
+            // First seen now, after any revocation; only a token's own issue time can predate it.
+            admitted = !IssuedBefore(issuedAt, revokedAt);
+            if (admitted)
+            {
+                sessions[sessionKey] = new UserSession(now, validUntil, Revoked: false);
+                changed = true;
+            }
+        }
+
+        if (changed)
+        {
+            await state.WriteStateAsync();
+        }
+
+        return admitted;
+    }
+
+    public async Task RevokeAsync()
+    {
+        var now = _clock.GetUtcNow();
+        Prune(now);
+        state.State.RevokedAt = now;
+        var sessions = state.State.Sessions;
+        var keys = sessions.Keys.ToArray();
+        foreach (var key in keys)
+        {
+            sessions[key] = sessions[key] with { Revoked = true, ValidUntil = Later(sessions[key].ValidUntil, now + RevocationRetention) };
+        }
+
+        // Durable first: once this returns, the revocation survives whatever happens next.
+        await state.WriteStateAsync();
+        var forgets = keys.Select(key => GrainFactory.GetGrain<ISessionGrain>(key).ForgetAsync());
+        await Task.WhenAll(forgets.Append(GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys))));
+        LogUserRevoked(logger, keys.Length);
+    }
+
+    public async Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil)
+    {
+        var now = _clock.GetUtcNow();
+        Prune(now);
+        var firstSeen = state.State.Sessions.TryGetValue(sessionKey, out var known) ? known.FirstSeen : now;
+        state.State.Sessions[sessionKey] = new UserSession(firstSeen, Later(validUntil, now + RevocationRetention), Revoked: true);
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [sessionKey]));
+    }
+
+    // Token issue times have whole seconds: compare at that precision, so that a sign-in in the
+    // same second as the sign-out is not refused.
+    private static bool IssuedBefore(DateTimeOffset? issuedAt, DateTimeOffset? revokedAt) =>
+        issuedAt is { } issued && revokedAt is { } revoked
+        && issued.ToUnixTimeSeconds() < revoked.ToUnixTimeSeconds();
+
+    private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
+
+    private bool Prune(DateTimeOffset now)
+    {
+        var sessions = state.State.Sessions;
+        var expired = sessions.Where(s => s.Value.ValidUntil <= now).Select(static s => s.Key).ToList();
+        foreach (var key in expired)
+        {
+            sessions.Remove(key);
+        }
+
+        return expired.Count > 0;
+    }
+
+    [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "User signed out: {SessionCount} cached sessions dropped cluster-wide")]
+    private static partial void LogUserRevoked(ILogger logger, int sessionCount);
+}
+
+/// <summary>A user's persisted record.</summary>
+[GenerateSerializer]
+internal sealed class UserState
+{
+    /// <summary>When the user was last signed out everywhere.</summary>
+    [Id(0)]
+    public DateTimeOffset? RevokedAt { get; set; }
+
+    /// <summary>Session keys seen for the user, live or revoked.</summary>
+    [Id(1)]
+    public Dictionary<string, UserSession> Sessions { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One session of a user, by key.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record UserSession(
+    [property: Id(0)] DateTimeOffset FirstSeen,
+    [property: Id(1)] DateTimeOffset ValidUntil,
+    [property: Id(2)] bool Revoked);

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Claims;
@@ -93,7 +92,6 @@ public abstract class SessionCluster : IAsyncLifetime
         // itself is tested against a real silo in SampleAppTests).
         builder.ConfigureClientHost(client =>
         {
-            client.Logging.AddProvider(new FileLoggerProvider("/tmp/cluster-client.log"));
             client.Services.AddClusterSessionCache(configuration);
             client.Services.AddKeyedSingleton<TimeProvider>(SessionCacheClock.ServiceKey, Clock);
         });
@@ -263,27 +261,3 @@ public static class Json
         (await response.Content.ReadFromJsonAsync<JsonObject>())!;
 }
 
-internal sealed class FileLoggerProvider(string path) : Microsoft.Extensions.Logging.ILoggerProvider
-{
-    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new FileLogger(path, categoryName);
-
-    public void Dispose()
-    {
-    }
-
-    private sealed class FileLogger(string path, string category) : Microsoft.Extensions.Logging.ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= Microsoft.Extensions.Logging.LogLevel.Information;
-
-        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (path)
-            {
-                File.AppendAllText(path, $"{logLevel} {category}: {formatter(state, exception)} {exception}\n");
-            }
-        }
-    }
-}

@@ -69,13 +69,24 @@ app.use(
 )
 app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))
 
+// @auth/pg-adapter's deleteSession returns nothing, so events.signOut would get no session to
+// forward; returning the deleted row, as other adapters (Prisma, Drizzle) do, fixes that. The
+// README shows this wrapper.
+const signOutReadyAdapter = (adapter) => ({
+  ...adapter,
+  async deleteSession(sessionToken) {
+    const { rows } = await pool.query('delete from sessions where "sessionToken" = $1 returning *', [sessionToken])
+    return rows[0] ?? null
+  },
+})
+
 let pool = null
 if (process.env.DATABASE_URL) {
   pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 })
   app.use(
     "/db/auth",
     ExpressAuth({
-      adapter: PostgresAdapter(pool),
+      adapter: signOutReadyAdapter(PostgresAdapter(pool)),
       session: { strategy: "database" },
       events,
       // Auth.js remembers across apps of one process that it has seen a credentials provider, and

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SessionCache.AuthJs;
+using SessionCache.AuthJs.Internals;
+using SessionCache.Client;
+using SessionCache.Client.Internals;
+using SessionCache.Contracts;
+using SessionCache.Hosting;
+
+// Usage:
+//   cohosted <tokens.json>                      a silo in this process: near-cache hit vs bare grain call vs decoding
+//   client <gateway> <tokens.json> <callers> <seconds> [near|grain]   lookups through the client
+return args switch
+{
+    ["cohosted", var tokens] => await CoHostedAsync(tokens),
+    ["client", var gateway, var tokens, var callers, var seconds, var mode] => await ClientAsync(gateway, tokens, int.Parse(callers, CultureInfo.InvariantCulture), int.Parse(seconds, CultureInfo.InvariantCulture), mode == "near"),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: cohosted <tokens.json> | client <host:port> <tokens.json> <callers> <seconds> near|grain");
+    return 2;
+}
+
+static (string Cookie, string[] Secrets) ReadTokens(string path)
+{
+    using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+    var root = document.RootElement;
+    return ($"{root.GetProperty("salt").GetString()}={root.GetProperty("token").GetString()}", [.. root.GetProperty("secrets").EnumerateArray().Select(static s => s.GetString()!)]);
+}
+
+static async Task<int> CoHostedAsync(string tokensPath)
+{
+    var (cookie, secrets) = ReadTokens(tokensPath);
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["SessionCache:Mode"] = "Local",
+        ["AUTH_SECRET"] = secrets[0],
+        ["AUTH_SECRET_1"] = secrets[1],
+        ["AUTH_SECRET_2"] = secrets[2],
+    });
+    var (siloPort, gatewayPort) = (FreePort(), FreePort());
+    builder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering(siloPort, gatewayPort);
+        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddSessionCache(builder.Configuration);
+    });
+    using var host = builder.Build();
+    await host.StartAsync();
+    var services = host.Services;
+    var cache = services.GetRequiredService<ISessionCache>();
+    var near = services.GetRequiredService<NearCache>();
+    while (!near.IsLeaseValid)
+    {
+        await Task.Delay(20);
+    }
+
+    var request = SessionRequest.FromCookieHeader(cookie);
+    if ((await cache.GetServerSessionAsync(request)) is null)
+    {
+        throw new InvalidOperationException("the benchmark token does not resolve");
+    }
+
+    var key = services.GetRequiredService<SessionKeys>().Select(request);
+    var grain = services.GetRequiredService<IGrainFactory>().GetGrain<ISessionGrain>(key.Hash);
+    var credential = new SessionCredential(key.Cookies, key.Authorization);
+    var direct = services.GetRequiredKeyedService<ISessionResolver>(AuthJsServiceCollectionExtensions.DirectResolverKey);
+
+    var results = await Interleaved(
+        25,
+        ("GetServerSessionAsync, co-hosted (near-cache hit)", 20_000, async () => await cache.GetServerSessionAsync(request)),
+        ("bare Orleans call to the local session grain", 2_000, async () => await grain.LookupAsync(credential)),
+        ("decoding the cookie without a cache", 2_000, async () => await direct.LookupAsync(request)));
+    Print(results);
+    await host.StopAsync();
+    return 0;
+}
+
+static async Task<int> ClientAsync(string gateway, string tokensPath, int callers, int seconds, bool nearCache)
+{
+    var (cookie, _) = ReadTokens(tokensPath);
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    builder.Configuration["Cluster:Gateways:0"] = gateway;
+    builder.Configuration["SessionCache:NearCache:Enabled"] = nearCache ? "true" : "false";
+    builder.AddSessionCacheClient();
+    using var host = builder.Build();
+    await host.StartAsync();
+    var cache = host.Services.GetRequiredService<ISessionCache>();
+    var near = host.Services.GetRequiredService<NearCache>();
+    while (nearCache && !near.IsLeaseValid)
+    {
+        await Task.Delay(20);
+    }
+
+    var request = SessionRequest.FromCookieHeader(cookie);
+    for (var i = 0; i < 2000; i++)
+    {
+        if ((await cache.GetServerSessionAsync(request)) is null)
+        {
+            throw new InvalidOperationException("the benchmark token does not resolve");
+        }
+    }
+
+    var stop = Stopwatch.StartNew();
+    var perCaller = await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+    {
+        var latencies = new List<long>(1 << 16);
+        while (stop.ElapsedMilliseconds < seconds * 1000L)
+        {
+            var start = Stopwatch.GetTimestamp();
+            _ = await cache.GetServerSessionAsync(request);
+            latencies.Add(Stopwatch.GetTimestamp() - start);
+        }
+
+        return latencies;
+    })));
+    var elapsed = stop.Elapsed.TotalSeconds;
+    var all = perCaller.SelectMany(static l => l).Order().ToArray();
+    var median = all[all.Length / 2] * 1e6 / Stopwatch.Frequency;
+    var p99 = all[(int)(all.Length * 0.99)] * 1e6 / Stopwatch.Frequency;
+    Console.WriteLine(JsonSerializer.Serialize(new { callers, nearCache, requestsPerSecond = Math.Round(all.Length / elapsed), medianMicroseconds = Math.Round(median, 2), p99Microseconds = Math.Round(p99, 2) }));
+    await host.StopAsync();
+    return 0;
+}
+
+// Runs each case for a batch, round after round, the cases interleaved so that the machine's
+// noise falls on all of them alike; reports the median batch's time per operation.
+static async Task<List<(string Name, double MedianNs, double MinNs, double MaxNs)>> Interleaved(int rounds, params (string Name, int Batch, Func<ValueTask> Operation)[] cases)
+{
+    var samples = cases.Select(static _ => new List<double>()).ToArray();
+    for (var round = -3; round < rounds; round++)
+    {
+        for (var c = 0; c < cases.Length; c++)
+        {
+            var (_, batch, operation) = cases[c];
+            var start = Stopwatch.GetTimestamp();
+            for (var i = 0; i < batch; i++)
+            {
+                await operation();
+            }
+
+            var ns = Stopwatch.GetElapsedTime(start).TotalNanoseconds / batch;
+            if (round >= 0)
+            {
+                samples[c].Add(ns);
+            }
+        }
+    }
+
+    return [.. cases.Select((c, i) => (c.Name, Median(samples[i]), samples[i].Min(), samples[i].Max()))];
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted[sorted.Length / 2];
+}
+
+static void Print(List<(string Name, double MedianNs, double MinNs, double MaxNs)> results)
+{
+    Console.WriteLine("| Case | Median | Min | Max |");
+    Console.WriteLine("| --- | ---: | ---: | ---: |");
+    foreach (var (name, median, min, max) in results)
+    {
+        Console.WriteLine(FormattableString.Invariant($"| {name} | {median / 1000:F2} µs | {min / 1000:F2} µs | {max / 1000:F2} µs |"));
+    }
+
+    var baseline = results[1].MedianNs;
+    Console.WriteLine(FormattableString.Invariant($"\nbare grain call / co-hosted hit = {baseline / results[0].MedianNs:F1}x"));
+}
+
+static int FreePort()
+{
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
+    listener.Start();
+    return ((IPEndPoint)listener.LocalEndpoint).Port;
+}

@@ -19,7 +19,9 @@ node benchmarks/node/mint.mjs "$work/tokens.json"
 read -r cookie s0 s1 s2 < <(python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); print(t["salt"]+"="+t["token"], *t["secrets"])' "$work/tokens.json")
 export AUTH_SECRET="$s0" AUTH_SECRET_1="$s1" AUTH_SECRET_2="$s2"
 
-dotnet build -c Release -v q --nologo benchmarks/SessionCache.ClusterBenchmarks src/Silo >/dev/null
+for project in benchmarks/SessionCache.ClusterBenchmarks src/Silo; do
+  dotnet build -c Release -v q --nologo "$project" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
+done
 bench="dotnet benchmarks/SessionCache.ClusterBenchmarks/bin/Release/net10.0/SessionCache.ClusterBenchmarks.dll"
 
 echo "## 1. Co-hosted hit"
@@ -30,7 +32,8 @@ echo "## 2. HTTP session endpoint, wrk -t2 -c16"
 SessionCache__Mode=Local Cluster__SiloPort=11191 Cluster__GatewayPort=30091 Logging__LogLevel__Default=Warning \
   dotnet src/Silo/bin/Release/net10.0/SessionCache.Silo.dll --urls http://127.0.0.1:5081 >"$work/silo.log" 2>&1 &
 pids+=($!)
-PORT=0 node tests/authjs/server.mjs >"$work/authjs.log" 2>/dev/null &
+# The server exits when its stdin closes (so that it dies with the tests); keep it open.
+PORT=0 node tests/authjs/server.mjs < <(sleep 86400) >"$work/authjs.log" 2>/dev/null &
 pids+=($!)
 for _ in $(seq 1 120); do
   curl -fs http://127.0.0.1:5081/health >/dev/null 2>&1 && grep -q LISTENING "$work/authjs.log" && break

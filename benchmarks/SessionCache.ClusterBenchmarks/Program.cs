@@ -114,7 +114,7 @@ static async Task<int> ClientAsync(string gateway, string tokensPath, int caller
     }
 
     var stop = Stopwatch.StartNew();
-    var perCaller = await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+    var perCaller = await Task.WhenAll(Enumerable.Range(0, callers).Select(caller => Task.Run(async () =>
     {
         var latencies = new List<long>(1 << 16);
         while (stop.ElapsedMilliseconds < seconds * 1000L)

@@ -19,9 +19,6 @@ internal sealed partial class ProxySessionSource : ISessionSource
 {
     public const string HttpClientName = "SessionCache.AuthJs.Upstream";
 
-    private static readonly string[] StandardCookieNames =
-        ["__Secure-authjs.session-token", "authjs.session-token", "__Secure-next-auth.session-token", "next-auth.session-token"];
-
     private readonly IHttpClientFactory _httpClients;
     private readonly ILogger _logger;
     private readonly Uri _sessionEndpoint;
@@ -37,7 +34,7 @@ internal sealed partial class ProxySessionSource : ISessionSource
         _options = options.Proxy;
         var upstream = options.Upstream!.ToString();
         _sessionEndpoint = new Uri(upstream.TrimEnd('/') + "/session");
-        _cookieNames = [.. StandardCookieNames, .. _options.CookieNames];
+        _cookieNames = [.. SessionKeys.StandardCookieNames, .. _options.CookieNames];
         _userIdPath = _options.UserIdField.Split('.');
 
         // Outermost the whole lookup's budget, then retries, then the breaker that counts each

@@ -15,8 +15,9 @@ namespace SessionCache.Client;
 public static class SessionCacheClientExtensions
 {
     /// <summary>
-    /// Adds an Orleans client connected to the cluster's gateways (<c>Cluster:Gateways</c>, or this
-    /// machine's silo at <c>Cluster:GatewayPort</c>; <c>Cluster:ClusterId</c> and
+    /// Adds an Orleans client connected to the cluster's gateways (the live silos listed in Redis
+    /// with <c>Cluster:Membership=Redis</c>, else <c>Cluster:Gateways</c>, or this machine's silo
+    /// at <c>Cluster:GatewayPort</c>; <c>Cluster:ClusterId</c> and
     /// <c>Cluster:ServiceId</c> must match the silos'), and registers <see cref="ISessionCache"/>
     /// and <see cref="ISessionResolver"/> over it. The <c>GetServerSessionAsync</c> extension
     /// methods then work as in a co-hosted silo.
@@ -39,20 +40,32 @@ public static class SessionCacheClientExtensions
                 options.ClusterId = cluster.ClusterId;
                 options.ServiceId = cluster.ServiceId;
             });
-            client.UseStaticClustering(options =>
+            if (cluster.Membership == ClusterMembership.Redis && cluster.Gateways.Count == 0)
             {
-                // Resolved when the client starts, after validation has named any malformed entry.
-                var validation = new SessionCacheClusterOptionsValidator().Validate(null, cluster);
-                if (validation.Failed)
+                // The gateways are the live silos Redis lists; the client follows joins and leaves.
+                client.UseRedisClustering(options => options.ConfigurationOptions = RedisConnection.Options(cluster.ConnectionString!));
+            }
+            else
+            {
+                client.UseStaticClustering(options =>
                 {
-                    throw new OptionsValidationException(SessionCacheClusterOptions.SectionName, typeof(SessionCacheClusterOptions), validation.Failures);
-                }
+                    // Resolved when the client starts, after validation has named any malformed entry.
+                    var validation = new SessionCacheClusterOptionsValidator().Validate(null, cluster);
+                    if (validation.Failed)
+                    {
+                        throw new OptionsValidationException(SessionCacheClusterOptions.SectionName, typeof(SessionCacheClusterOptions), validation.Failures);
+                    }
 
-                var gateways = cluster.ResolveGateways();
-                options.Gateways = gateways.Count > 0
-                    ? [.. gateways.Select(static g => g.ToGatewayUri())]
-                    : [new IPEndPoint(IPAddress.Loopback, cluster.GatewayPort).ToGatewayUri()];
-            });
+                    var gateways = cluster.ResolveGateways();
+                    options.Gateways = gateways.Count > 0
+                        ? [.. gateways.Select(static g => g.ToGatewayUri())]
+                        : [new IPEndPoint(IPAddress.Loopback, cluster.GatewayPort).ToGatewayUri()];
+                });
+            }
+
+            // A gateway that died is noticed by its closed connection; the list is refreshed
+            // often so that a restarted or new silo is used soon after it joins.
+            client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             configureClient?.Invoke(client);
         });
 

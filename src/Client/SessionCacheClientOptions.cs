@@ -22,6 +22,12 @@ public sealed class SessionCacheClientOptions
 
     /// <summary>The per-process near cache.</summary>
     public NearCacheOptions NearCache { get; set; } = new();
+
+    /// <summary>
+    /// Set in silos: their session grains serve cached sessions only while the silo holds a lease
+    /// from the invalidation hub, so the silo subscribes even with the near cache off.
+    /// </summary>
+    internal bool SubscribeWithoutNearCache { get; set; }
 }
 
 /// <summary>The per-process near cache in front of the session grains.</summary>
@@ -34,10 +40,10 @@ public sealed class NearCacheOptions
     public int MaxEntries { get; set; } = 100_000;
 
     /// <summary>
-    /// How long the near cache keeps serving after its last confirmed subscription to the
-    /// invalidation hub. This bounds how long a process that cannot be told of a sign-out (cut off,
-    /// paused) may serve a revoked session; a sign-out that cannot reach a process waits at most this
-    /// long for it. Default 30 s.
+    /// How long the near cache (and, in a silo, its session grains) keeps serving after the last
+    /// confirmed subscription to the invalidation hub. This bounds how long a process that cannot be
+    /// told of a sign-out (cut off, paused) may serve a revoked session; a sign-out that cannot reach
+    /// a process waits at most this long for it. Default 30 s.
     /// </summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(30);
 

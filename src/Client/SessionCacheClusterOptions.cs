@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
+using SessionCache.Client.Internals;
 
 namespace SessionCache.Client;
 
@@ -15,6 +16,22 @@ public enum ClusterMembership
     Redis,
 }
 
+/// <summary>Which grain directory tells the cluster where each session's single activation lives.</summary>
+public enum ClusterGrainDirectory
+{
+    /// <summary>
+    /// Orleans' strongly consistent distributed directory: while silos join or leave, a session
+    /// still has one activation, so it is resolved once (the default; see docs/benchmarks.md).
+    /// </summary>
+    Distributed,
+
+    /// <summary>
+    /// Orleans' classic, eventually consistent directory: during a membership change two silos
+    /// can briefly each activate the same session and resolve it twice.
+    /// </summary>
+    Classic,
+}
+
 /// <summary>Options of the <c>Cluster</c> configuration section.</summary>
 public sealed class SessionCacheClusterOptions
 {
@@ -26,6 +43,19 @@ public sealed class SessionCacheClusterOptions
 
     /// <summary><c>Cluster:ConnectionString</c>: Redis, for membership and grain storage.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// <c>Cluster:GrainDirectory</c>: <see cref="ClusterGrainDirectory.Distributed"/> (default) or
+    /// <see cref="ClusterGrainDirectory.Classic"/>. Every silo of a cluster must use the same one.
+    /// </summary>
+    public ClusterGrainDirectory GrainDirectory { get; set; } = ClusterGrainDirectory.Distributed;
+
+    /// <summary>
+    /// <c>Cluster:AdvertisedAddress</c>: the IP address or host name other silos and clients reach
+    /// this silo at (Redis membership). Default: this machine's first network address. When it is
+    /// a loopback address the silo listens on loopback only.
+    /// </summary>
+    public string? AdvertisedAddress { get; set; }
 
     /// <summary><c>Cluster:ClusterId</c>: silos with the same id form one cluster. Default <c>session-cache</c>.</summary>
     public string ClusterId { get; set; } = "session-cache";
@@ -44,6 +74,19 @@ public sealed class SessionCacheClusterOptions
     /// Empty means this machine's silo: <c>127.0.0.1:</c><see cref="GatewayPort"/>.
     /// </summary>
     public IList<string> Gateways { get; } = [];
+
+    /// <summary><see cref="AdvertisedAddress"/> resolved, or <see langword="null"/> for Orleans' choice.</summary>
+    internal IPAddress? ResolveAdvertisedAddress()
+    {
+        if (string.IsNullOrWhiteSpace(AdvertisedAddress))
+        {
+            return null;
+        }
+
+        return IPAddress.TryParse(AdvertisedAddress, out var address)
+            ? address
+            : Dns.GetHostAddresses(AdvertisedAddress).OrderBy(static a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).First();
+    }
 
     /// <summary>The gateways as endpoints, DNS names resolved; empty for none configured.</summary>
     internal IReadOnlyList<IPEndPoint> ResolveGateways()
@@ -76,11 +119,30 @@ internal sealed class SessionCacheClusterOptionsValidator : IValidateOptions<Ses
         const string Prefix = SessionCacheClusterOptions.SectionName + ":";
         if (options.Membership == ClusterMembership.Redis)
         {
-            failures.Add($"{Prefix}{nameof(options.Membership)}=Redis is not available in this version; use Localhost (the default) for a single silo.");
+            if (string.IsNullOrWhiteSpace(options.ConnectionString))
+            {
+                failures.Add($"{Prefix}{nameof(options.Membership)}=Redis needs {Prefix}{nameof(options.ConnectionString)}, e.g. redis-host:6379 or redis-host:6379,password=...,ssl=true.");
+            }
+            else if (RedisConnection.ParseError(options.ConnectionString) is { } error)
+            {
+                failures.Add($"{Prefix}{nameof(options.ConnectionString)} is not a Redis connection string ({error}); expected e.g. redis-host:6379 or redis-host:6379,password=...,ssl=true.");
+            }
         }
         else if (options.Membership != ClusterMembership.Localhost)
         {
             failures.Add($"{Prefix}{nameof(options.Membership)} must be Localhost or Redis.");
+        }
+
+        if (!Enum.IsDefined(options.GrainDirectory))
+        {
+            failures.Add($"{Prefix}{nameof(options.GrainDirectory)} must be Distributed or Classic.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.AdvertisedAddress)
+            && !IPAddress.TryParse(options.AdvertisedAddress, out _)
+            && Uri.CheckHostName(options.AdvertisedAddress) is not UriHostNameType.Dns)
+        {
+            failures.Add($"{Prefix}{nameof(options.AdvertisedAddress)} is '{options.AdvertisedAddress}'; expected an IP address or a host name.");
         }
 
         if (string.IsNullOrWhiteSpace(options.ClusterId) || string.IsNullOrWhiteSpace(options.ServiceId))

@@ -26,7 +26,8 @@ internal sealed partial class InvalidationHubGrain(
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private readonly Dictionary<ISessionCacheObserver, Subscription> _subscribers = [];
     private Guid _incarnation;
-    private DateTimeOffset _safeAfter;
+    // Monotonic timestamps (TimeProvider.GetTimestamp): a wall clock set back must not shorten a wait.
+    private long _safeAfter;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -34,16 +35,17 @@ internal sealed partial class InvalidationHubGrain(
         // leases have run out, a publish waits for them rather than assume they heard it; when they
         // renew they see the new incarnation and empty their near caches.
         var previous = state.RecordExists;
-        _safeAfter = previous ? _time.GetUtcNow() + options.Value.NearCache.Lease : DateTimeOffset.MinValue;
+        _safeAfter = previous ? _time.GetTimestamp() + ToTimestampTicks(options.Value.NearCache.Lease) : long.MinValue;
         _incarnation = Guid.NewGuid();
         state.State.Incarnation = _incarnation;
         await state.WriteStateAsync(cancellationToken);
     }
 
-    public Task<Guid> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease)
+    public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease)
     {
-        _subscribers[observer] = new Subscription(_time.GetUtcNow(), lease);
-        return Task.FromResult(_incarnation);
+        var known = _subscribers.ContainsKey(observer);
+        _subscribers[observer] = new Subscription(_time.GetTimestamp(), lease);
+        return Task.FromResult(new SubscriptionAck(_incarnation, known));
     }
 
     public Task UnsubscribeAsync(ISessionCacheObserver observer)
@@ -74,7 +76,7 @@ internal sealed partial class InvalidationHubGrain(
             }
 
             var (observer, subscription) = subscribers[i];
-            var leaseEnd = subscription.RenewedAt + subscription.Lease;
+            var leaseEnd = subscription.RenewedAt + ToTimestampTicks(subscription.Lease);
             if (leaseEnd > waitUntil)
             {
                 waitUntil = leaseEnd;
@@ -88,7 +90,7 @@ internal sealed partial class InvalidationHubGrain(
             LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
         }
 
-        var wait = waitUntil - _time.GetUtcNow();
+        var wait = waitUntil == long.MinValue ? TimeSpan.Zero : _time.GetElapsedTime(_time.GetTimestamp(), waitUntil);
         if (wait > TimeSpan.Zero)
         {
             // Sessions are still servable from an unreachable near cache until its lease ends.
@@ -99,7 +101,11 @@ internal sealed partial class InvalidationHubGrain(
     [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "A near cache could not be told of a sign-out ({Exception}); waiting for its lease to run out before confirming")]
     private static partial void LogSubscriberUnreachable(ILogger logger, string exception);
 
-    private sealed record Subscription(DateTimeOffset RenewedAt, TimeSpan Lease);
+    private long ToTimestampTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
+
+    // RenewedAt is the hub's timestamp on receipt; the subscriber counts its lease from before it
+    // asked, so its lease always ends first.
+    private sealed record Subscription(long RenewedAt, TimeSpan Lease);
 }
 
 /// <summary>The hub's persisted record: only that it existed, and as which incarnation.</summary>

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SessionCache.AuthJs;
+using SessionCache.Client.Internals;
 using SessionCache.Contracts;
 
 namespace SessionCache.Grains;
@@ -10,7 +11,10 @@ namespace SessionCache.Grains;
 /// One session, keyed by the hash of its credential. Orleans runs one activation per key and one
 /// call at a time, so concurrent lookups queue behind the first, which resolves; the rest read
 /// its answer. The answer is kept until the earliest of the session's expiry, the token's expiry
-/// and <see cref="SessionCacheOptions.MaxCacheAge"/>, when a timer deactivates the grain.
+/// and <see cref="SessionCacheOptions.MaxCacheAge"/>, when a timer deactivates the grain. A cached
+/// session is served only while no sign-out notice since its admission could concern it and this
+/// silo holds its lease from the invalidation hub; otherwise the user's grain is asked again. So a
+/// sign-out holds even where the user's grain could not reach this grain to make it forget.
 /// </summary>
 internal sealed partial class SessionGrain : Grain, ISessionGrain
 {
@@ -18,15 +22,24 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     private readonly SessionCacheOptions _options;
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
+    private readonly NearCache _notices;
     private CachedLookup? _cached;
     private IGrainTimer? _expiry;
+
+    // The notice epoch at which the user's grain last admitted the cached session.
+    private long _admittedEpoch;
+
+    // Bumped by ForgetAsync, which interleaves: a resolution that overlapped it must not cache.
+    private int _forgets;
 
     public SessionGrain(
         [FromKeyedServices(AuthJsServiceCollectionExtensions.DirectResolverKey)] ISessionResolver resolver,
         IOptions<SessionCacheOptions> options,
+        NearCache notices,
         IServiceProvider services,
         ILogger<SessionGrain> logger)
     {
+        _notices = notices;
         _resolver = resolver;
         _options = options.Value;
         _clock = SessionCacheClock.Get(services);
@@ -41,13 +54,23 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         // still never see an answer past its time.
         if (_cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
         {
-            return cached;
+            if (cached.Result.Status != SessionLookupStatus.Session
+                || _notices.IsStillValid(_admittedEpoch, Key, cached.Result.UserId))
+            {
+                return cached;
+            }
+
+            // A sign-out since may concern this session, or this silo may have missed one (cut off
+            // from the hub, or paused): the user's grain decides, without resolving again.
+            return await ReadmitAsync(cached);
         }
 
         _cached = null;
+        var forgets = _forgets;
         var result = await _resolver.LookupAsync(credential.ToRequest());
         var now = _clock.GetUtcNow();
         var validUntil = ValidUntil(result, now);
+        var epoch = _notices.Epoch;
         if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
             && !await GrainFactory.GetGrain<IUserGrain>(userId).AdmitAsync(Key, result.IssuedAt, validUntil))
         {
@@ -63,20 +86,49 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         };
 
         var lookup = new CachedLookup(result, cacheUntil);
-        if (cacheUntil > now)
+        if (cacheUntil > now && forgets == _forgets)
         {
             _cached = lookup;
+            _admittedEpoch = epoch;
             ArmExpiry(cacheUntil - now);
             LogResolved(_logger, Key[..12], result.Status, cacheUntil - now);
         }
         else
         {
-            // Nothing worth keeping (an upstream error is never cached): free the activation.
+            // Nothing worth keeping (an upstream error is never cached), or signed out meanwhile:
+            // free the activation.
             LogResolved(_logger, Key[..12], result.Status, TimeSpan.Zero);
             DeactivateOnIdle();
         }
 
         return lookup;
+    }
+
+    private async Task<CachedLookup> ReadmitAsync(CachedLookup cached)
+    {
+        var epoch = _notices.Epoch;
+        var now = _clock.GetUtcNow();
+        var result = cached.Result;
+        if (await GrainFactory.GetGrain<IUserGrain>(result.UserId!).AdmitAsync(Key, result.IssuedAt, ValidUntil(result, now)))
+        {
+            _admittedEpoch = epoch;
+            return _cached ?? cached;
+        }
+
+        LogRefusedRevoked(_logger, Key[..12]);
+        var revoked = new CachedLookup(SessionLookupResult.Revoked("the user or the session was signed out"), now + _options.NegativeCacheAge);
+        if (_options.NegativeCacheAge > TimeSpan.Zero)
+        {
+            _cached = revoked;
+            ArmExpiry(_options.NegativeCacheAge);
+        }
+        else
+        {
+            _cached = null;
+            DeactivateOnIdle();
+        }
+
+        return revoked;
     }
 
     public async Task RevokeAsync(SessionCredential credential, string? userIdHint)
@@ -113,6 +165,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     public Task ForgetAsync()
     {
+        _forgets++;
         _cached = null;
         DeactivateOnIdle();
         return Task.CompletedTask;

@@ -17,6 +17,8 @@ internal sealed partial class UserGrain(
     // past the expiry the cluster saw, so its own expiry is not a safe bound.
     private static readonly TimeSpan RevocationRetention = TimeSpan.FromDays(30);
 
+    private static readonly TimeSpan ForgetTimeout = TimeSpan.FromSeconds(2);
+
     private readonly TimeProvider _clock = SessionCacheClock.Get(services);
 
     public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil)
@@ -68,8 +70,23 @@ internal sealed partial class UserGrain(
 
         // Durable first: once this returns, the revocation survives whatever happens next.
         await state.WriteStateAsync();
-        var forgets = keys.Select(key => GrainFactory.GetGrain<ISessionGrain>(key).ForgetAsync());
-        await Task.WhenAll(forgets.Append(GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys))));
+
+        // The hub's publish is what the guarantee rests on: it returns once every process has
+        // heard, or could no longer serve. Session grains that hear it ask this grain again before
+        // serving, so making them forget only frees their memory sooner; one on a silo that
+        // cannot be reached is not waited for.
+        var publish = GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
+        var forgets = Task.WhenAll(keys.Select(key => GrainFactory.GetGrain<ISessionGrain>(key).ForgetAsync()));
+        await publish;
+        try
+        {
+            await forgets.WaitAsync(ForgetTimeout);
+        }
+        catch (Exception exception)
+        {
+            LogForgetFailed(logger, exception.GetType().Name);
+        }
+
         LogUserRevoked(logger, keys.Length);
     }
 
@@ -102,6 +119,9 @@ internal sealed partial class UserGrain(
 
         return expired.Count > 0;
     }
+
+    [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Some of a signed-out user's session grains could not be told to forget ({Exception}); they ask again before serving")]
+    private static partial void LogForgetFailed(ILogger logger, string exception);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "User signed out: {SessionCount} cached sessions dropped cluster-wide")]
     private static partial void LogUserRevoked(ILogger logger, int sessionCount);

@@ -29,13 +29,33 @@ const credentials = () =>
   })
 
 // Calls to each app's own session endpoint, so that tests can count what reaches Auth.js.
+// Per session too (by cookie header), so that tests can see whether any session was resolved twice.
 const sessionCalls = {}
+const sessionCallsByCookie = {}
 app.use((req, res, next) => {
   const m = /^\/(\w+)\/auth\/session$/.exec(req.path)
-  if (m && req.method === "GET") sessionCalls[m[1]] = (sessionCalls[m[1]] ?? 0) + 1
+  if (m && req.method === "GET") {
+    sessionCalls[m[1]] = (sessionCalls[m[1]] ?? 0) + 1
+    const byCookie = (sessionCallsByCookie[m[1]] ??= new Map())
+    const cookie = req.headers.cookie ?? ""
+    byCookie.set(cookie, (byCookie.get(cookie) ?? 0) + 1)
+  }
   next()
 })
-app.get("/calls/:app", (req, res) => res.json({ count: sessionCalls[req.params.app] ?? 0 }))
+app.get("/calls/:app", (req, res) => {
+  const counts = [...(sessionCallsByCookie[req.params.app]?.values() ?? [])]
+  res.json({
+    count: sessionCalls[req.params.app] ?? 0,
+    sessions: counts.length,
+    maxPerSession: counts.reduce((a, b) => Math.max(a, b), 0),
+    sessionsCalledMoreThanOnce: counts.filter((c) => c > 1).length,
+  })
+})
+app.post("/calls/:app/reset", (req, res) => {
+  sessionCalls[req.params.app] = 0
+  sessionCallsByCookie[req.params.app] = new Map()
+  res.json({ ok: true })
+})
 
 // Where events.signOut forwards to: the session cache's invalidation endpoint, set by a test.
 let signOutTarget = null
@@ -55,8 +75,16 @@ const events = {
 // Secrets from AUTH_SECRET and AUTH_SECRET_1..3, as Auth.js reads them (setEnvDefaults).
 app.use("/jwt/auth", ExpressAuth({ providers: [credentials()], trustHost: true, events }))
 // The same app again behind a switch: proxy-mode tests turn it off to see upstream errors.
+// Or makes it fail the ways an upstream does: 500, 429, or hanging until the caller times out.
 let switchedOff = false
-app.use("/switch/auth", (req, res, next) => (switchedOff ? res.status(503).send("switched off") : next()))
+let switchFault = null
+app.use("/switch/auth", (req, res, next) => {
+  if (switchedOff) return res.status(503).send("switched off")
+  if (switchFault === "500") return res.status(500).send("Internal Server Error")
+  if (switchFault === "429") return res.status(429).set("Retry-After", "1").send("Too Many Requests")
+  if (switchFault === "hang") return setTimeout(() => res.headersSent || res.status(504).send("late"), 60_000)
+  next()
+})
 // Its session callback exposes the user id, as apps commonly do; proxy mode reads it from user.id.
 app.use(
   "/switch/auth",
@@ -102,6 +130,7 @@ app.use(express.json({ limit: "1mb" }))
 
 app.post("/config/switch", (req, res) => {
   switchedOff = req.body?.off === true
+  switchFault = req.body?.fault ?? null
   res.json({ ok: true })
 })
 

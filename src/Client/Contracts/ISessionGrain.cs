@@ -11,6 +11,7 @@ internal interface ISessionGrain : IGrainWithStringKey
 {
     /// <summary>The session for this credential, resolved on the first call and cached.</summary>
     /// <param name="credential">The request's session cookies; the key must be their hash.</param>
+    [ResponseTimeout(Timeouts.LookupAttempt)]
     Task<CachedLookup> LookupAsync(SessionCredential credential);
 
     /// <summary>
@@ -18,6 +19,7 @@ internal interface ISessionGrain : IGrainWithStringKey
     /// with the user's grain. <paramref name="userIdHint"/> saves the resolution when the caller
     /// knows the user (the database adapter's sign-out payload does).
     /// </summary>
+    [ResponseTimeout(Timeouts.SignOut)]
     Task RevokeAsync(SessionCredential credential, string? userIdHint);
 
     /// <summary>
@@ -38,9 +40,11 @@ internal interface IUserGrain : IGrainWithStringKey
     Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil);
 
     /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
+    [ResponseTimeout(Timeouts.SignOut)]
     Task RevokeAsync();
 
     /// <summary>Signs one session of the user out.</summary>
+    [ResponseTimeout(Timeouts.SignOut)]
     Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil);
 }
 
@@ -51,15 +55,16 @@ internal interface IUserGrain : IGrainWithStringKey
 internal interface IInvalidationHubGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Adds or renews a subscriber; its lease runs from this call. Returns the hub's incarnation:
-    /// when it changes, the hub was lost and re-created, and the subscriber may have missed notices.
+    /// Adds or renews a subscriber; its lease runs from this call. The answer tells the subscriber
+    /// whether it may have missed notices (the hub was re-created, or had dropped it).
     /// </summary>
-    Task<Guid> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease);
+    Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease);
 
     /// <summary>Removes a subscriber, on shutdown.</summary>
     Task UnsubscribeAsync(ISessionCacheObserver observer);
 
     /// <summary>Tells every subscriber; completes when none can serve what the notice revokes.</summary>
+    [ResponseTimeout(Timeouts.SignOut)]
     Task PublishAsync(InvalidationNotice notice);
 }
 
@@ -68,4 +73,23 @@ internal interface ISessionCacheObserver : IGrainObserver
 {
     /// <summary>Forgets the sessions the notice names; completes once they are gone.</summary>
     Task OnInvalidatedAsync(InvalidationNotice notice);
+}
+
+/// <summary>Response timeouts of calls that can outlast Orleans' default of 30 seconds.</summary>
+internal static class Timeouts
+{
+    /// <summary>
+    /// A sign-out that cannot reach a process waits for that process' lease
+    /// (<c>NearCache:Lease</c>, at most 10 minutes) plus the attempt to tell it; callers bound their
+    /// own wait with a cancellation token.
+    /// </summary>
+    public const string SignOut = "00:10:30";
+
+    /// <summary>
+    /// One attempt at a lookup. A request that reached a silo just before it died gets no answer;
+    /// rather than wait Orleans' 30 s, the caller gives up on it after this and asks again, by then
+    /// (or soon) of a live activation. A resolution that takes longer (a slow upstream) is not
+    /// repeated: the second attempt queues behind it in the same grain.
+    /// </summary>
+    public const string LookupAttempt = "00:00:04";
 }

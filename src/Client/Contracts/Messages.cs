@@ -57,3 +57,12 @@ internal sealed class InvalidationNotice
     [Id(1)]
     public string[] SessionKeys { get; }
 }
+
+/// <summary>The hub's answer to a subscription.</summary>
+/// <param name="Incarnation">Changes when the hub was lost and re-created: notices may have been missed.</param>
+/// <param name="WasSubscribed">
+/// Whether the hub already had this subscriber. <see langword="false"/> after the hub dropped it
+/// (it could not be told of a notice): whatever it caches may be stale.
+/// </param>
+[GenerateSerializer, Immutable]
+internal sealed record SubscriptionAck([property: Id(0)] Guid Incarnation, [property: Id(1)] bool WasSubscribed);

@@ -21,6 +21,20 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     private readonly IHttpContextAccessor? _httpContextAccessor;
     private readonly ILogger _logger;
 
+    // With Orleans' failure detection as tuned (a dead silo is declared dead within about 6 s),
+    // five tries over about 4 s of back-off plus the calls' own time outlast one silo's death.
+    private const int SignOutAttempts = 5;
+
+    // A sign-out legitimately waits up to one lease for a process it cannot reach, plus the attempt
+    // to tell it. An attempt that takes longer was sent to a silo that died with it (a request
+    // forwarded by a gateway to a silo that then crashed is never answered): try again.
+    private static readonly TimeSpan SignOutMargin = TimeSpan.FromSeconds(10);
+    private readonly TimeSpan _signOutAttemptTimeout;
+
+    // A lookup keeps trying a failed silo's session this long: failure detection as tuned declares
+    // a dead silo dead in about 6 s, and a session answered within 10 s of a crash is the target.
+    private const long LookupRetryWindowMs = 8_000;
+
     public ClusterSessionCache(
         IGrainFactory grains,
         SessionKeys keys,
@@ -34,6 +48,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _keys = keys;
         _near = near;
         _nearEnabled = options.Value.NearCache.Enabled;
+        _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
         _clock = clock;
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
@@ -78,7 +93,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
         }
 
-        await _grains.GetGrain<IUserGrain>(userId).RevokeAsync().WaitAsync(cancellationToken);
+        await RetryTransientAsync(() => _grains.GetGrain<IUserGrain>(userId).RevokeAsync(), cancellationToken);
         LogUserInvalidated(_logger, SessionKeys.HashOf(userId)[..12]);
     }
 
@@ -96,12 +111,12 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         {
             var credential = new SessionCredential([new(name, sessionToken)], null);
             var canonical = string.Concat(name, "=", sessionToken, "\n");
-            return _grains.GetGrain<ISessionGrain>(SessionKeys.HashOf(canonical)).RevokeAsync(credential, null);
+            return RetryTransientAsync(() => _grains.GetGrain<ISessionGrain>(SessionKeys.HashOf(canonical)).RevokeAsync(credential, null), cancellationToken);
         });
 
         try
         {
-            await Task.WhenAll(revocations).WaitAsync(cancellationToken);
+            await Task.WhenAll(revocations);
         }
         catch (SessionRevocationException exception)
         {
@@ -109,20 +124,59 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         }
     }
 
+    /// <summary>
+    /// Runs a sign-out again when the cluster lost the silo it was sent to (the grain comes back on
+    /// another one): sign-outs are idempotent, and a caller should not see a failure the cluster
+    /// recovers from in seconds. Gives up after <see cref="SignOutAttempts"/> tries or on cancellation.
+    /// </summary>
+    private async Task RetryTransientAsync(Func<Task> signOut, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await signOut().WaitAsync(_signOutAttemptTimeout, cancellationToken);
+                return;
+            }
+            catch (Exception exception) when (attempt < SignOutAttempts && IsTransient(exception) && !cancellationToken.IsCancellationRequested)
+            {
+                LogSignOutRetried(_logger, exception.GetType().Name, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), cancellationToken);
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception exception) =>
+        exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
+        || (exception is OrleansException && exception.InnerException is not null && IsTransient(exception.InnerException));
+
     private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, CancellationToken cancellationToken)
     {
         var epoch = _near.Epoch;
         var hash = key.Hash;
+        var credential = new SessionCredential(key.Cookies, key.Authorization);
+        var started = Environment.TickCount64;
         CachedLookup reply;
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            reply = await _grains.GetGrain<ISessionGrain>(hash).LookupAsync(new SessionCredential(key.Cookies, key.Authorization)).WaitAsync(cancellationToken);
-        }
-        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            // The cluster, not the session, is unavailable: that is never "no session".
-            LogClusterCallFailed(_logger, hash[..12], exception.GetType().Name, exception.Message);
-            return SessionLookupResult.UpstreamFailure("session cache cluster unavailable: " + exception.GetType().Name, retryable: true);
+            try
+            {
+                reply = await _grains.GetGrain<ISessionGrain>(hash).LookupAsync(credential).WaitAsync(cancellationToken);
+                break;
+            }
+            catch (Exception exception) when (IsTransient(exception) && Environment.TickCount64 - started < LookupRetryWindowMs && !cancellationToken.IsCancellationRequested)
+            {
+                // The silo holding the session died or is unreachable: once the cluster declares it
+                // dead (seconds), the session is activated again on a live silo.
+                LogLookupRetried(_logger, hash[..12], exception.GetType().Name, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 100 * attempt)), cancellationToken);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // The cluster, not the session, is unavailable: that is never "no session".
+                LogClusterCallFailed(_logger, hash[..12], exception.GetType().Name, exception.Message);
+                return SessionLookupResult.UpstreamFailure("session cache cluster unavailable: " + exception.GetType().Name, retryable: true);
+            }
         }
 
         if (_nearEnabled)
@@ -135,6 +189,12 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Session lookup {SessionHash} failed in the cluster: {Exception}: {Reason}")]
     private static partial void LogClusterCallFailed(ILogger logger, string sessionHash, string exception, string reason);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Debug, Message = "Session lookup {SessionHash} attempt {Attempt} failed in the cluster ({Exception}); retrying")]
+    private static partial void LogLookupRetried(ILogger logger, string sessionHash, string exception, int attempt);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Sign-out attempt {Attempt} failed in the cluster ({Exception}); retrying")]
+    private static partial void LogSignOutRetried(ILogger logger, string exception, int attempt);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Signed out user {UserHash} across the cluster")]
     private static partial void LogUserInvalidated(ILogger logger, string userHash);

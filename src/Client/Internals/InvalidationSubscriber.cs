@@ -21,7 +21,7 @@ internal sealed partial class InvalidationSubscriber(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var near = options.Value.NearCache;
-        if (!near.Enabled)
+        if (!near.Enabled && !options.Value.SubscribeWithoutNearCache)
         {
             return;
         }
@@ -43,10 +43,10 @@ internal sealed partial class InvalidationSubscriber(
                     // field keeps this one alive.
                     hub ??= grains.GetGrain<IInvalidationHubGrain>(0);
                     reference ??= grains.CreateObjectReference<ISessionCacheObserver>(_observer);
-                    var current = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(stoppingToken);
-                    var missed = !nearCache.IsLeaseValid || (incarnation is { } previous && previous != current);
+                    var ack = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(stoppingToken);
+                    var missed = !ack.WasSubscribed || !nearCache.IsLeaseValid || (incarnation is { } previous && previous != ack.Incarnation);
                     nearCache.ExtendLease(askedAt, near.Lease, missed);
-                    incarnation = current;
+                    incarnation = ack.Incarnation;
                     if (failing)
                     {
                         LogSubscriptionRestored(logger);

@@ -12,7 +12,13 @@ namespace SessionCache.Client.Internals;
 /// </summary>
 internal sealed class NearCache(int maxEntries)
 {
+    // Enough recent notices for a session grain to tell whether one concerns it; a grain that
+    // last checked before the oldest one kept simply asks its user's grain again.
+    private const int NoticesKept = 1024;
+
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly Notice?[] _notices = new Notice?[NoticesKept];
+    private readonly Lock _noticesLock = new();
     private int _count;
     private long _epoch;
 
@@ -70,9 +76,46 @@ internal sealed class NearCache(int maxEntries)
         }
     }
 
+    /// <summary>
+    /// Whether a session grain in this process that was last confirmed by its user's grain at
+    /// <paramref name="checkedEpoch"/> may keep serving its answer: this process is within its
+    /// lease (the hub would have to wait for it) and no notice since names the session or its user.
+    /// </summary>
+    public bool IsStillValid(long checkedEpoch, string sessionKey, string? userId)
+    {
+        if (!IsLeaseValid)
+        {
+            return false;
+        }
+
+        if (Interlocked.Read(ref _epoch) == checkedEpoch)
+        {
+            return true;
+        }
+
+        lock (_noticesLock)
+        {
+            var current = Interlocked.Read(ref _epoch);
+            if (current - checkedEpoch > NoticesKept)
+            {
+                return false;
+            }
+
+            for (var epoch = checkedEpoch + 1; epoch <= current; epoch++)
+            {
+                if (_notices[epoch % NoticesKept] is not { } notice || notice.Epoch != epoch || notice.Concerns(sessionKey, userId))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
     public void Invalidate(InvalidationNotice notice)
     {
-        Interlocked.Increment(ref _epoch);
+        Record(notice);
         var keys = notice.SessionKeys.Length == 0 ? null : new HashSet<string>(notice.SessionKeys, StringComparer.Ordinal);
         foreach (var (canonical, entry) in _entries)
         {
@@ -110,7 +153,7 @@ internal sealed class NearCache(int maxEntries)
 
     public void Clear()
     {
-        Interlocked.Increment(ref _epoch);
+        Record(null);
         foreach (var (canonical, entry) in _entries)
         {
             Remove(canonical, entry);
@@ -128,6 +171,16 @@ internal sealed class NearCache(int maxEntries)
         }
     }
 
+    /// <summary>Advances the epoch and logs what it was for; <see langword="null"/> concerns every session.</summary>
+    private void Record(InvalidationNotice? notice)
+    {
+        lock (_noticesLock)
+        {
+            var epoch = Interlocked.Increment(ref _epoch);
+            _notices[epoch % NoticesKept] = new Notice(epoch, notice);
+        }
+    }
+
     private Entry Added(Entry entry)
     {
         Interlocked.Increment(ref _count);
@@ -140,6 +193,14 @@ internal sealed class NearCache(int maxEntries)
         {
             Interlocked.Decrement(ref _count);
         }
+    }
+
+    private sealed record Notice(long Epoch, InvalidationNotice? What)
+    {
+        public bool Concerns(string sessionKey, string? userId) =>
+            What is null
+            || (userId is not null && string.Equals(What.UserId, userId, StringComparison.Ordinal))
+            || Array.IndexOf(What.SessionKeys, sessionKey) >= 0;
     }
 
     // A class, not a record: removal must match this very entry, not an equal one.

@@ -10,6 +10,7 @@ using Orleans.Dashboard;
 using SessionCache.AspNetCore;
 using SessionCache.AuthJs;
 using SessionCache.Client;
+using SessionCache.Client.Internals;
 
 namespace SessionCache.Hosting;
 
@@ -39,15 +40,91 @@ public static class SiloHostingExtensions
         var cluster = configuration.GetSection(SessionCacheClusterOptions.SectionName).Get<SessionCacheClusterOptions>() ?? new();
         builder.UseOrleans(silo =>
         {
-            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
-            silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = IPAddress.Loopback);
-            silo.AddMemoryGrainStorageAsDefault();
+            silo.UseSessionCacheClustering(cluster, configuration.GetSection(SessionCacheClusterOptions.SectionName));
             silo.AddDashboard();
             silo.AddSessionCache(configuration);
         });
 
         builder.Services.AddHealthChecks().AddCheck<SiloMembershipHealthCheck>("orleans-membership");
         return builder;
+    }
+
+    /// <summary>
+    /// Configures membership, grain storage, the grain directory and failure detection from the
+    /// <c>Cluster</c> section: <c>Localhost</c> (one silo, memory storage, nothing to install) or
+    /// <c>Redis</c> (membership and grain storage in Redis at <c>Cluster:ConnectionString</c>).
+    /// Failure detection is tuned so that a dead silo is declared dead within about 6 seconds
+    /// (see README, "Failures"); <c>Cluster:Liveness:*</c> overrides Orleans'
+    /// <see cref="ClusterMembershipOptions"/> one by one.
+    /// </summary>
+    private static ISiloBuilder UseSessionCacheClustering(this ISiloBuilder silo, SessionCacheClusterOptions cluster, IConfigurationSection section)
+    {
+        if (cluster.Membership != ClusterMembership.Redis)
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = IPAddress.Loopback);
+            silo.AddMemoryGrainStorageAsDefault();
+            return silo;
+        }
+
+        // Validation (at start, with every failure named) has not run yet: do not act on a
+        // connection string it would refuse.
+        var redis = RedisConnection.ParseError(cluster.ConnectionString ?? string.Empty) is null
+            ? RedisConnection.Options(cluster.ConnectionString!)
+            : null;
+        silo.Configure<ClusterOptions>(options =>
+        {
+            options.ClusterId = cluster.ClusterId;
+            options.ServiceId = cluster.ServiceId;
+        });
+        silo.UseRedisClustering(options => options.ConfigurationOptions = redis);
+        silo.AddRedisGrainStorageAsDefault(options => options.ConfigurationOptions = redis);
+        var advertised = cluster.ResolveAdvertisedAddress();
+        silo.Configure<EndpointOptions>(endpoints =>
+        {
+            endpoints.SiloPort = cluster.SiloPort;
+            endpoints.GatewayPort = cluster.GatewayPort;
+            if (advertised is not null)
+            {
+                endpoints.AdvertisedIPAddress = advertised;
+                if (IPAddress.IsLoopback(advertised))
+                {
+                    endpoints.SiloListeningEndpoint = new IPEndPoint(advertised, cluster.SiloPort);
+                    endpoints.GatewayListeningEndpoint = new IPEndPoint(advertised, cluster.GatewayPort);
+                }
+            }
+        });
+
+        if (cluster.GrainDirectory == ClusterGrainDirectory.Distributed)
+        {
+            // Marked experimental by Orleans; chosen for its consistency during membership changes,
+            // measured against the classic directory in docs/benchmarks.md.
+#pragma warning disable ORLEANSEXP003
+            silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
+
+            // After a crash the directory holds the dead silo's grains back for this long (Orleans:
+            // 30 s), in case the silo is only cut off and still runs them. Here a duplicate session
+            // activation costs at most one extra resolution, and sign-outs do not rely on single
+            // activation (see README, "Sign-out guarantee"), while 30 s without the crashed silo's
+            // sessions is an outage: 2 s, counted from the estimated time of failure.
+            silo.Configure<GrainDirectoryOptions>(options => options.RangeLeaseDuration = TimeSpan.FromSeconds(2));
+            silo.Configure<GrainDirectoryOptions>(section.GetSection("Directory"));
+        }
+
+        silo.Configure<ClusterMembershipOptions>(options =>
+        {
+            // Orleans' defaults take 15 s or more to declare a silo dead; the sessions it held are
+            // unavailable that long. A missed probe costs at most 2 s here, three of them (from two
+            // silos) declare the silo dead, and gossip tells everyone at once.
+            options.ProbeTimeout = TimeSpan.FromSeconds(1);
+            options.MaxProbeTimeout = TimeSpan.FromSeconds(2);
+            options.NumMissedProbesLimit = 3;
+            options.NumVotesForDeathDeclaration = 2;
+            options.TableRefreshTimeout = TimeSpan.FromSeconds(5);
+        });
+        silo.Configure<ClusterMembershipOptions>(section.GetSection("Liveness"));
+        return silo;
     }
 
     /// <summary>
@@ -67,6 +144,7 @@ public static class SiloHostingExtensions
         // A renamed session cookie must key lookups here as it does in resolution.
         silo.Services.AddOptions<SessionCacheClientOptions>().PostConfigure<IOptions<SessionCacheOptions>>(static (client, resolution) =>
         {
+            client.SubscribeWithoutNearCache = true;
             var options = resolution.Value;
             foreach (var name in new[] { options.Jwt.CookieName, options.Database.CookieName }.Concat(options.Proxy.CookieNames))
             {

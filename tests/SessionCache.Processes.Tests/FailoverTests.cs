@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using SessionCache.AuthJs;
+using SessionCache.Processes.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace SessionCache.Processes.Tests;
+
+[Collection(ProcessClusterCollection.Name)]
+public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper output) : IAsyncLifetime
+{
+    public Task InitializeAsync() => cluster.HealAsync();
+
+    public Task DisposeAsync() => cluster.HealAsync();
+
+    [Fact]
+    public async Task A_killed_silos_sessions_come_back_on_the_survivors_resolved_once_each_and_its_return_resolves_nothing()
+    {
+        var sessions = await SignInManyAsync(150);
+
+        // Every session cached in a grain somewhere, through the client without a near cache.
+        Assert.All(await SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
+        await cluster.ResetUpstreamCallsAsync();
+
+        await using var load = new Load(cluster, sessions);
+        var victim = cluster.Silos[0];
+        var killedAt = Stopwatch.StartNew();
+        victim.Kill();
+
+        // Until the cluster declares the silo dead, lookups of its sessions fail (never "no
+        // session"); then each comes back, on a survivor.
+        var recoveredAfter = TimeSpan.Zero;
+        var last = "";
+        try
+        {
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    var outcomes = await SweepAsync(sessions);
+                    Assert.DoesNotContain(FrontOutcome.NoSession, outcomes);
+                    recoveredAfter = killedAt.Elapsed;
+                    last = string.Join(", ", outcomes.GroupBy(static o => o).Select(static g => $"{g.Key}={g.Count()}"));
+                    return outcomes.All(static o => o == FrontOutcome.Session);
+                },
+                "every session of the killed silo to be served again",
+                timeoutSeconds: 30);
+        }
+        catch (Exception)
+        {
+            output.WriteLine($"last sweep: {last}");
+            foreach (var node in cluster.Nodes)
+            {
+                output.WriteLine($"--- {node.Name}\n{node.Tail}");
+            }
+
+            throw;
+        }
+
+        var afterKill = await cluster.UpstreamCallsAsync();
+        output.WriteLine($"silo killed: every session served again after {recoveredAfter.TotalSeconds:0.0} s; re-resolved {afterKill.Count} of {sessions.Count} sessions, at most {afterKill.MaxPerSession} time(s) each");
+        Assert.InRange(afterKill.Count, 1, sessions.Count);
+        Assert.Equal(1, afterKill.MaxPerSession);
+
+        // The silo comes back under load: joining moves no session, so nothing is resolved again.
+        await cluster.RestartAsync(victim);
+        var joined = await cluster.UpstreamCallsAsync();
+        Assert.All(await SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
+        var afterJoin = await cluster.UpstreamCallsAsync();
+        var report = await load.StopAsync();
+        output.WriteLine($"silo restarted: {afterJoin.Count - afterKill.Count} resolutions while it joined and after; load: {report}");
+        Assert.Equal(1, afterJoin.MaxPerSession);
+        Assert.Equal(afterKill.Count, joined.Count);
+        Assert.Equal(0, load.RevokedServed);
+        Assert.Equal(0, load.WronglyRefused);
+        Assert.Equal(0, cluster.UnhandledExceptions);
+    }
+
+    private async Task<List<(string User, string Cookie)>> SignInManyAsync(int count)
+    {
+        var run = Guid.NewGuid().ToString("N")[..6];
+        var sessions = new List<(string, string)>();
+        foreach (var i in Enumerable.Range(0, count))
+        {
+            var user = $"failover-{run}-{i}";
+            sessions.Add((user, await cluster.SignInAsync(user)));
+        }
+
+        return sessions;
+    }
+
+    private async Task<FrontOutcome[]> SweepAsync(IReadOnlyList<(string User, string Cookie)> sessions) =>
+        await Task.WhenAll(sessions.Select(async s => ProcessCluster.ToOutcome(await cluster.GrainClient.LookupAsync(SessionRequest.FromCookieHeader(s.Cookie)))));
+}

@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using SessionCache.AuthJs;
+
+namespace SessionCache.Processes.Tests.Infrastructure;
+
+/// <summary>
+/// Keeps looking sessions up through every path (each node's HTTP front, each client) while a
+/// test breaks things, and counts what a user would have seen: lookups served, lookups failed (and
+/// from when to when), and revoked sessions served, i.e. a session answered by a lookup that began
+/// after the sign-out of its user had been confirmed.
+/// </summary>
+internal sealed class Load : IAsyncDisposable
+{
+    private readonly ProcessCluster _cluster;
+    private readonly IReadOnlyList<(string User, string Cookie)> _sessions;
+    private readonly ConcurrentDictionary<string, long> _signedOutAt = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<Task> _workers = [];
+    private long _served;
+    private long _failed;
+    private long _revokedServed;
+    private long _wronglyRefused;
+    private readonly ConcurrentDictionary<string, bool> _signingOut = new(StringComparer.Ordinal);
+    private long _firstFailure = -1;
+    private long _lastFailure = -1;
+
+    public Load(ProcessCluster cluster, IReadOnlyList<(string User, string Cookie)> sessions, int workersPerPath = 2)
+    {
+        _cluster = cluster;
+        _sessions = sessions;
+        for (var w = 0; w < workersPerPath; w++)
+        {
+            foreach (var node in cluster.Nodes)
+            {
+                _workers.Add(Task.Run(() => RunAsync(node.Name, cookie => LookUpAsync(node, cookie))));
+            }
+
+            for (var c = 0; c < cluster.Clients.Count; c++)
+            {
+                var client = cluster.Clients[c];
+                _workers.Add(Task.Run(() => RunAsync($"client-{c}", async cookie => ProcessCluster.ToOutcome(await client.LookupAsync(SessionRequest.FromCookieHeader(cookie), _stop.Token)))));
+            }
+        }
+    }
+
+    public long Served => Interlocked.Read(ref _served);
+
+    public long Failed => Interlocked.Read(ref _failed);
+
+    public long RevokedServed => Interlocked.Read(ref _revokedServed);
+
+    /// <summary>From the first failed lookup to the last, or zero without failures.</summary>
+    public TimeSpan FailureWindow => _firstFailure < 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(_lastFailure - _firstFailure);
+
+    public long Now => _clock.ElapsedMilliseconds;
+
+    /// <summary>A valid session answered "no session" (never right: not signed out, Auth.js accepts it).</summary>
+    public long WronglyRefused => Interlocked.Read(ref _wronglyRefused);
+
+    /// <summary>The user's sign-out has begun: "no session" is a right answer from now on.</summary>
+    public void SigningOut(string user) => _signingOut[user] = true;
+
+    /// <summary>From now on, any lookup of this user's sessions that begins must not serve them.</summary>
+    public void SignedOut(string user) => _signedOutAt[user] = _clock.ElapsedMilliseconds;
+
+    public async Task<string> StopAsync()
+    {
+        await _stop.CancelAsync();
+        await Task.WhenAll(_workers);
+        return $"lookups served={Served}, failed={Failed} (first to last failure {FailureWindow.TotalSeconds:0.0} s), revoked sessions served={RevokedServed}, valid sessions refused={WronglyRefused}";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_stop.IsCancellationRequested)
+        {
+            await StopAsync();
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task<FrontOutcome> LookUpAsync(ClusterNode node, string cookie)
+    {
+        if (!node.IsRunning)
+        {
+            // A dead process is out of the load balancer: not a lookup anyone made.
+            await Task.Delay(50, _stop.Token);
+            return FrontOutcome.Down;
+        }
+
+        return (await node.SessionAsync(cookie, _stop.Token)).Outcome;
+    }
+
+    private async Task RunAsync(string path, Func<string, Task<FrontOutcome>> lookUp)
+    {
+        var random = new Random(path.GetHashCode(StringComparison.Ordinal));
+        while (!_stop.IsCancellationRequested)
+        {
+            var (user, cookie) = _sessions[random.Next(_sessions.Count)];
+            var began = _clock.ElapsedMilliseconds;
+            FrontOutcome outcome;
+            try
+            {
+                outcome = await lookUp(cookie);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            switch (outcome)
+            {
+                case FrontOutcome.Session:
+                    Interlocked.Increment(ref _served);
+                    if (_signedOutAt.TryGetValue(user, out var signedOut) && began > signedOut)
+                    {
+                        Interlocked.Increment(ref _revokedServed);
+                    }
+
+                    break;
+                case FrontOutcome.NoSession:
+                    Interlocked.Increment(ref _served);
+                    if (!_signingOut.ContainsKey(user))
+                    {
+                        Interlocked.Increment(ref _wronglyRefused);
+                    }
+
+                    break;
+                case FrontOutcome.Failed:
+                    Interlocked.Increment(ref _failed);
+                    var now = _clock.ElapsedMilliseconds;
+                    Interlocked.CompareExchange(ref _firstFailure, now, -1);
+                    Interlocked.Exchange(ref _lastFailure, now);
+                    break;
+                case FrontOutcome.Down:
+                    // The node is paused or dead: a real load balancer would have taken it out.
+                    break;
+            }
+        }
+    }
+}

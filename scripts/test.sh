@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs and starts everything the tests need on a fresh Debian machine
-# (PostgreSQL, Node packages of the real Auth.js), then runs the whole suite.
+# (PostgreSQL, redis-server, Node packages of the real Auth.js), then runs the whole suite. The
+# process tests start their own redis-server instances (they kill and restart them).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 need=()
-for pkg in postgresql nodejs; do
+for pkg in postgresql redis-server nodejs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 && need=("${need[@]/nodejs}")
@@ -34,6 +35,7 @@ as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -w -l "$pg_dir/log" \
 as_postgres "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -q -c "CREATE DATABASE authjs" >/dev/null
 as_postgres "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d authjs -q -f "$root/tests/authjs/schema.sql" >/dev/null
 
+export SESSIONCACHE_TEST_REDIS_SERVER="$(command -v redis-server)"
 export SESSIONCACHE_TEST_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres;Database=authjs"
 export SESSIONCACHE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/authjs"
 

@@ -17,8 +17,10 @@ using SessionCache.Hosting;
 // Usage:
 //   cohosted <tokens.json>                      a silo in this process: near-cache hit vs bare grain call vs decoding
 //   client <gateway> <tokens.json> <callers> <seconds> [near|grain]   lookups through the client
+//   memory <sessions>                           managed memory per cached session in a co-hosted silo
 return args switch
 {
+    ["memory", var count] => await MemoryAsync(int.Parse(count, CultureInfo.InvariantCulture)),
     ["cohosted", var tokens] => await CoHostedAsync(tokens),
     ["client", var gateway, var tokens, var callers, var seconds, var mode] => await ClientAsync(gateway, tokens, int.Parse(callers, CultureInfo.InvariantCulture), int.Parse(seconds, CultureInfo.InvariantCulture), mode == "near"),
     _ => Usage(),
@@ -85,6 +87,101 @@ static async Task<int> CoHostedAsync(string tokensPath)
     Print(results);
     await host.StopAsync();
     return 0;
+}
+
+// Caches <count> distinct sessions, each of its own user (the worst case: a UserGrain each), in a
+// silo in this process with its near cache, and reports the managed heap they hold beyond their
+// session JSON. Resolution is a stand-in that builds the session from the cookie, so that only the
+// cache is measured.
+static async Task<int> MemoryAsync(int count)
+{
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    builder.Configuration["SessionCache:Mode"] = "Proxy";
+    builder.Configuration["SessionCache:Upstream"] = "http://127.0.0.1:9/unused";
+    builder.Configuration["SessionCache:MaxCacheAge"] = "01:00:00";
+    var (siloPort, gatewayPort) = (FreePort(), FreePort());
+    builder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering(siloPort, gatewayPort);
+        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddSessionCache(builder.Configuration);
+        silo.Services.AddKeyedSingleton<ISessionResolver>(AuthJsServiceCollectionExtensions.DirectResolverKey, new SyntheticResolver());
+    });
+    using var host = builder.Build();
+    await host.StartAsync();
+    var cache = host.Services.GetRequiredService<ISessionCache>();
+    var near = host.Services.GetRequiredService<NearCache>();
+    while (!near.IsLeaseValid)
+    {
+        await Task.Delay(20);
+    }
+
+    async Task LookUpAsync(int from, int to)
+    {
+        await Parallel.ForAsync(from, to, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, cancellationToken) =>
+        {
+            if ((await cache.GetServerSessionAsync(SessionRequest.FromCookieHeader($"authjs.session-token=session-{i:D8}"), cancellationToken)) is null)
+            {
+                throw new InvalidOperationException("a synthetic session did not resolve");
+            }
+        });
+    }
+
+    // Warm the runtime (JIT, pools, timers) with sessions outside the measured range.
+    await LookUpAsync(-2000, 0);
+    var before = Settled();
+    var jsonBytes = 0L;
+    for (var i = 0; i < count; i++)
+    {
+        jsonBytes += System.Text.Encoding.UTF8.GetByteCount(SyntheticResolver.Json(i));
+    }
+
+    await LookUpAsync(0, count);
+    var after = Settled();
+    if (near.Count < count)
+    {
+        throw new InvalidOperationException($"only {near.Count} of {count} sessions are in the near cache");
+    }
+
+    // The users' grains are needed only while sessions are resolved; once idle they are collected
+    // (UserGrain's collection age, 2 minutes) and the cached sessions remain.
+    var management = host.Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+    var waited = Stopwatch.StartNew();
+    while ((await management.GetSimpleGrainStatistics()).Where(static s => s.GrainType.Contains("UserGrain", StringComparison.Ordinal)).Sum(static s => s.ActivationCount) > 0
+        && waited.Elapsed < TimeSpan.FromMinutes(6))
+    {
+        await Task.Delay(5000);
+    }
+
+    var steady = Settled();
+    if (near.Count < count)
+    {
+        throw new InvalidOperationException($"only {near.Count} of {count} sessions are still cached");
+    }
+
+    var jsonPerSession = jsonBytes / (double)count;
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        sessions = count,
+        sessionJsonBytes = Math.Round(jsonPerSession),
+        beyondJsonWithUserGrainsBytes = Math.Round(((after - before) / (double)count) - jsonPerSession),
+        beyondJsonOnceUserGrainsIdleBytes = Math.Round(((steady - before) / (double)count) - jsonPerSession),
+        userGrainsCollectedAfterSeconds = Math.Round(waited.Elapsed.TotalSeconds),
+    }));
+    await host.StopAsync();
+    return 0;
+
+    static long Settled()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
 }
 
 static async Task<int> ClientAsync(string gateway, string tokensPath, int callers, int seconds, bool nearCache)
@@ -186,4 +283,21 @@ static int FreePort()
     using var listener = new TcpListener(IPAddress.Loopback, 0);
     listener.Start();
     return ((IPEndPoint)listener.LocalEndpoint).Port;
+}
+
+/// <summary>Builds an Auth.js-shaped session from the cookie's value: the memory benchmark's stand-in for resolution.</summary>
+internal sealed class SyntheticResolver : ISessionResolver
+{
+    public static string Json(int i) =>
+        $$"""{"user":{"name":"User {{i:D8}}","email":"user-{{i:D8}}@example.test","image":null,"id":"user-{{i:D8}}"},"expires":"2030-01-01T00:00:00.000Z"}""";
+
+    public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
+    {
+        // The grain passes the session cookie as a pair: "authjs.session-token" = "session-<i>".
+        var value = request.Cookies![0].Value;
+        var i = int.Parse(value.AsSpan("session-".Length), CultureInfo.InvariantCulture);
+        using var document = JsonDocument.Parse(Json(i));
+        var session = AuthJsSession.FromDocument(document.RootElement, System.Text.Encoding.UTF8.GetBytes(Json(i)));
+        return ValueTask.FromResult(SessionLookupResult.Found(session, Environment.GetEnvironmentVariable("NOUSER") is null ? $"user-{i:D8}" : null, issuedAt: null, validUntil: session.Expires));
+    }
 }

@@ -39,6 +39,7 @@ internal sealed partial class InvalidationHubGrain(
         _incarnation = Guid.NewGuid();
         state.State.Incarnation = _incarnation;
         await state.WriteStateAsync(cancellationToken);
+        LogActivated(logger, _incarnation, previous);
     }
 
     public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease)
@@ -75,16 +76,19 @@ internal sealed partial class InvalidationHubGrain(
                 continue;
             }
 
+            // Dropped even if it renewed meanwhile (the renewal said nothing of this notice): its
+            // next renewal learns that it was dropped and empties its cache. Until then it may
+            // serve under whichever lease it holds, the one from before or from a renewal since.
             var (observer, subscription) = subscribers[i];
             var leaseEnd = subscription.RenewedAt + ToTimestampTicks(subscription.Lease);
+            if (_subscribers.Remove(observer, out var current))
+            {
+                leaseEnd = Math.Max(leaseEnd, current.RenewedAt + ToTimestampTicks(current.Lease));
+            }
+
             if (leaseEnd > waitUntil)
             {
                 waitUntil = leaseEnd;
-            }
-
-            if (_subscribers.TryGetValue(observer, out var current) && current == subscription)
-            {
-                _subscribers.Remove(observer);
             }
 
             LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
@@ -97,6 +101,9 @@ internal sealed partial class InvalidationHubGrain(
             await Task.Delay(wait, _time);
         }
     }
+
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Invalidation hub activated as incarnation {Incarnation} (existed before: {Existed}); publishes wait a full lease if it did")]
+    private static partial void LogActivated(ILogger logger, Guid incarnation, bool existed);
 
     [LoggerMessage(EventId = 2201, Level = LogLevel.Warning, Message = "A near cache could not be told of a sign-out ({Exception}); waiting for its lease to run out before confirming")]
     private static partial void LogSubscriberUnreachable(ILogger logger, string exception);

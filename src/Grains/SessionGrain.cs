@@ -29,6 +29,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     // The notice epoch at which the user's grain last admitted the cached session.
     private long _admittedEpoch;
 
+    // When the resolution that produced the cached session began: the session existed then.
+    private DateTimeOffset _existedAt;
+
     // Bumped by ForgetAsync, which interleaves: a resolution that overlapped it must not cache.
     private int _forgets;
 
@@ -67,12 +70,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
         _cached = null;
         var forgets = _forgets;
+        var existedAt = _clock.GetUtcNow();
         var result = await _resolver.LookupAsync(credential.ToRequest());
         var now = _clock.GetUtcNow();
         var validUntil = ValidUntil(result, now);
         var epoch = _notices.Epoch;
         if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
-            && !await GrainFactory.GetGrain<IUserGrain>(userId).AdmitAsync(Key, result.IssuedAt, validUntil))
+            && !await GrainFactory.GetGrain<IUserGrain>(userId).AdmitAsync(Key, result.IssuedAt, existedAt, validUntil))
         {
             LogRefusedRevoked(_logger, Key[..12]);
             result = SessionLookupResult.Revoked("the user or the session was signed out");
@@ -89,6 +93,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         if (cacheUntil > now && forgets == _forgets)
         {
             _cached = lookup;
+            _existedAt = existedAt;
             _admittedEpoch = epoch;
             ArmExpiry(cacheUntil - now);
             LogResolved(_logger, Key[..12], result.Status, cacheUntil - now);
@@ -109,7 +114,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var epoch = _notices.Epoch;
         var now = _clock.GetUtcNow();
         var result = cached.Result;
-        if (await GrainFactory.GetGrain<IUserGrain>(result.UserId!).AdmitAsync(Key, result.IssuedAt, ValidUntil(result, now)))
+        if (await GrainFactory.GetGrain<IUserGrain>(result.UserId!).AdmitAsync(Key, result.IssuedAt, _existedAt, ValidUntil(result, now)))
         {
             _admittedEpoch = epoch;
             return _cached ?? cached;

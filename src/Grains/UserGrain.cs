@@ -6,8 +6,11 @@ namespace SessionCache.Grains;
 
 /// <summary>
 /// One user: the sessions the cluster has seen for them and their revocations, in grain storage so
-/// that a sign-out outlives this activation (and, with persistent storage, the silo).
+/// that a sign-out outlives this activation (and, with persistent storage, the silo). It is needed
+/// only when a session is resolved or signed out, not while sessions are served from cache, so an
+/// idle one leaves memory after two minutes (Orleans' default is 15): its record stays in storage.
 /// </summary>
+[CollectionAgeLimit(Minutes = 2)]
 internal sealed partial class UserGrain(
     [PersistentState("user")] IPersistentState<UserState> state,
     IServiceProvider services,
@@ -21,7 +24,7 @@ internal sealed partial class UserGrain(
 
     private readonly TimeProvider _clock = SessionCacheClock.Get(services);
 
-    public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil)
+    public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil)
     {
         var now = _clock.GetUtcNow();
         var changed = Prune(now);
@@ -39,13 +42,15 @@ internal sealed partial class UserGrain(
         }
         else
         {
-            // First seen now, after any revocation; only a token's own issue time can predate it.
-            admitted = !IssuedBefore(issuedAt, revokedAt);
-            if (admitted)
-            {
-                sessions[sessionKey] = new UserSession(now, validUntil, Revoked: false);
-                changed = true;
-            }
+            // New to this user's record: refused if its token was issued before the revocation, or
+            // if the resolution that found it had begun before it (the session existed then).
+            admitted = !IssuedBefore(issuedAt, revokedAt) && !(revokedAt is { } revoked && existedAt < revoked);
+
+            // A refused session is remembered as revoked: resolved again later, it would look new.
+            sessions[sessionKey] = admitted
+                ? new UserSession(existedAt < now ? existedAt : now, validUntil, Revoked: false)
+                : new UserSession(existedAt < now ? existedAt : now, Later(validUntil, now + RevocationRetention), Revoked: true);
+            changed = true;
         }
 
         if (changed)

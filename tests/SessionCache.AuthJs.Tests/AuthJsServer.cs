@@ -25,6 +25,9 @@ public sealed class AuthJsServer : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    /// <summary>The Auth.js server's error output so far (it logs every token it rejects).</summary>
+    public IEnumerable<string> ErrorOutput => _stderr;
+
     public static string DatabaseConnectionString =>
         Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_PG")
         ?? throw new InvalidOperationException("SESSIONCACHE_TEST_PG is not set: run the tests with scripts/test.sh, which starts PostgreSQL.");

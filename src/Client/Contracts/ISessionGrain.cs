@@ -35,9 +35,12 @@ internal interface IUserGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Registers a resolved session and answers whether it may be served: not if the session was
-    /// revoked, nor if it was issued (or, without an issue time, first seen) before the user's revocation.
+    /// revoked, nor if it was issued before the user's revocation, nor if it was already known to
+    /// exist then: <paramref name="existedAt"/> is when the resolution that found it began, so a
+    /// resolution that overlapped a sign-out is refused even where the token carries no issue time
+    /// (proxy and database modes).
     /// </summary>
-    Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset validUntil);
+    Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil);
 
     /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
     [ResponseTimeout(Timeouts.SignOut)]

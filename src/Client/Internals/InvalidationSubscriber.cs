@@ -46,6 +46,11 @@ internal sealed partial class InvalidationSubscriber(
                     var ack = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(stoppingToken);
                     var missed = !ack.WasSubscribed || !nearCache.IsLeaseValid || (incarnation is { } previous && previous != ack.Incarnation);
                     nearCache.ExtendLease(askedAt, near.Lease, missed);
+                    if (missed)
+                    {
+                        LogCacheCleared(logger, ack.Incarnation, ack.WasSubscribed);
+                    }
+
                     incarnation = ack.Incarnation;
                     if (failing)
                     {
@@ -95,6 +100,9 @@ internal sealed partial class InvalidationSubscriber(
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Subscribed to session invalidations again; the near cache is back in use")]
     private static partial void LogSubscriptionRestored(ILogger logger);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Subscribed to invalidation hub incarnation {Incarnation} (it knew us: {WasSubscribed}); near cache emptied, notices may have been missed")]
+    private static partial void LogCacheCleared(ILogger logger, Guid incarnation, bool wasSubscribed);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Debug, Message = "Could not unsubscribe from session invalidations on shutdown ({Exception})")]
     private static partial void LogUnsubscribeFailed(ILogger logger, string exception);

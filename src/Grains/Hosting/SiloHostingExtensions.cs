@@ -27,8 +27,12 @@ public static class SiloHostingExtensions
     /// through the cache), the dashboard and health checks.
     /// </summary>
     /// <param name="builder">The web application builder.</param>
+    /// <param name="configureSilo">
+    /// Further Orleans configuration, applied last: for example <c>silo.UseTls(...)</c> from
+    /// Microsoft.Orleans.Connections.Security (see README, "Transport security").
+    /// </param>
     /// <returns>The builder.</returns>
-    public static WebApplicationBuilder AddSessionCacheSilo(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddSessionCacheSilo(this WebApplicationBuilder builder, Action<ISiloBuilder>? configureSilo = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var configuration = builder.Configuration;
@@ -43,6 +47,7 @@ public static class SiloHostingExtensions
             silo.UseSessionCacheClustering(cluster, configuration.GetSection(SessionCacheClusterOptions.SectionName));
             silo.AddDashboard();
             silo.AddSessionCache(configuration);
+            configureSilo?.Invoke(silo);
         });
 
         builder.Services.AddHealthChecks().AddCheck<SiloMembershipHealthCheck>("orleans-membership");

@@ -40,10 +40,24 @@ internal sealed class Load : IAsyncDisposable
             for (var c = 0; c < cluster.Clients.Count; c++)
             {
                 var client = cluster.Clients[c];
-                _workers.Add(Task.Run(() => RunAsync($"client-{c}", async cookie => ProcessCluster.ToOutcome(await client.LookupAsync(SessionRequest.FromCookieHeader(cookie), _stop.Token)))));
+                var name = $"client-{c}";
+                _workers.Add(Task.Run(() => RunAsync(name, async cookie =>
+                {
+                    var result = await client.LookupAsync(SessionRequest.FromCookieHeader(cookie), _stop.Token);
+                    var outcome = ProcessCluster.ToOutcome(result);
+                    if (outcome == FrontOutcome.NoSession && result.Status != SessionLookupStatus.Revoked)
+                    {
+                        Examples.Enqueue($"{name}: {result.Status} ({result.Reason})");
+                    }
+
+                    return outcome;
+                })));
             }
         }
     }
+
+    /// <summary>The first few wrong answers, for a failure's message.</summary>
+    public ConcurrentQueue<string> Examples { get; } = new();
 
     public long Served => Interlocked.Read(ref _served);
 
@@ -115,17 +129,17 @@ internal sealed class Load : IAsyncDisposable
             {
                 case FrontOutcome.Session:
                     Interlocked.Increment(ref _served);
-                    if (_signedOutAt.TryGetValue(user, out var signedOut) && began > signedOut)
+                    if (_signedOutAt.TryGetValue(user, out var signedOut) && began > signedOut && Interlocked.Increment(ref _revokedServed) <= 5)
                     {
-                        Interlocked.Increment(ref _revokedServed);
+                        Examples.Enqueue($"{path} served {user}, signed out at {signedOut} ms, in a lookup begun at {began} ms");
                     }
 
                     break;
                 case FrontOutcome.NoSession:
                     Interlocked.Increment(ref _served);
-                    if (!_signingOut.ContainsKey(user))
+                    if (!_signingOut.ContainsKey(user) && Interlocked.Increment(ref _wronglyRefused) <= 5)
                     {
-                        Interlocked.Increment(ref _wronglyRefused);
+                        Examples.Enqueue($"{path} refused {user} at {_clock.ElapsedMilliseconds} ms");
                     }
 
                     break;

@@ -5,12 +5,35 @@ namespace SessionCache.Processes.Tests.Infrastructure;
 
 internal static class Ports
 {
-    /// <summary>A loopback port nothing listens on now.</summary>
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A loopback port nothing listens on now, below Linux' ephemeral range (32768 and up): a
+    /// process restarted on it must not find it taken by some outgoing connection meanwhile.
+    /// </summary>
     public static int Free()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (HandedOut)
+        {
+            while (true)
+            {
+                var port = Random.Shared.Next(20_000, 32_000);
+                if (!HandedOut.Add(port))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                }
+            }
+        }
     }
 }
 

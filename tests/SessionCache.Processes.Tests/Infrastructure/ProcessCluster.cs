@@ -69,6 +69,7 @@ public sealed class ProcessCluster : IAsyncLifetime
             // docs/benchmarks.md compares the directories by running these tests with each.
             ["Cluster__GrainDirectory"] = Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_GRAIN_DIRECTORY") ?? "Distributed",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["Logging__LogLevel__SessionCache"] = "Information",
             ["Logging__Console__FormatterName"] = "simple",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["DOTNET_gcServer"] = "0",
@@ -159,7 +160,7 @@ public sealed class ProcessCluster : IAsyncLifetime
     /// <summary>A session for <paramref name="userId"/>, minted as Auth.js would: the Cookie header carrying it.</summary>
     internal async Task<string> SignInAsync(string userId)
     {
-        var token = await Auth.MintAsync(new { sub = userId, name = userId, email = $"{userId}@example.test", jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0);
+        var token = await Auth.MintAsync(new { sub = userId, name = userId, email = $"{userId}@example.test", jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0, maxAge: 3600);
         return "authjs.session-token=" + token;
     }
 

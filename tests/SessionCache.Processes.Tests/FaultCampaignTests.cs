@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Net;
+using SessionCache.Processes.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace SessionCache.Processes.Tests;
+
+/// <summary>
+/// Faults under load, each reporting what it checked: revoked sessions served (must be 0),
+/// revocations lost (0), lookups failed and over how long, unhandled exceptions (0).
+/// </summary>
+[Collection(ProcessClusterCollection.Name)]
+public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper output) : IAsyncLifetime
+{
+    public Task InitializeAsync() => cluster.HealAsync();
+
+    public Task DisposeAsync() => cluster.HealAsync();
+
+    [Fact]
+    public Task Silo_killed_and_restarted_under_load_with_sign_outs_in_flight() =>
+        RunAsync("silo SIGKILL and restart", async (signOuts, _) =>
+        {
+            await signOuts.ReachedAsync(10);
+            cluster.Silos[1].Kill();
+            await signOuts.ReachedAsync(20);
+            await cluster.RestartAsync(cluster.Silos[1]);
+        });
+
+    [Fact]
+    public Task Redis_killed_and_restarted_under_load_with_sign_outs_in_flight() =>
+        RunAsync("redis SIGKILL and restart", async (signOuts, _) =>
+        {
+            await signOuts.ReachedAsync(10);
+            cluster.Redis.Kill();
+
+            // Sign-outs cannot be made durable now: they fail, are not confirmed, and are retried.
+            await signOuts.FailedAtLeastAsync(3);
+            await cluster.Redis.StartAsync();
+        });
+
+    [Theory]
+    [InlineData("500")]
+    [InlineData("429")]
+    [InlineData("hang")]
+    [InlineData("refused")]
+    public async Task Upstream_failing_is_never_no_session_and_never_cached(string fault)
+    {
+        var cached = await cluster.SignInAsync("cached-" + Guid.NewGuid().ToString("N")[..8]);
+        var fresh = await cluster.SignInAsync("fresh-" + Guid.NewGuid().ToString("N")[..8]);
+        Assert.All(await cluster.LookUpEverywhereAsync(cached), static a => Assert.Equal(FrontOutcome.Session, a.Outcome));
+
+        await BreakUpstreamAsync(fault);
+        List<(string Path, FrontOutcome Outcome)> during;
+        try
+        {
+            Assert.All(await cluster.LookUpEverywhereAsync(cached), static a => Assert.Equal(FrontOutcome.Session, a.Outcome));
+            during = await cluster.LookUpEverywhereAsync(fresh);
+        }
+        finally
+        {
+            await HealUpstreamAsync(fault);
+        }
+
+        // A new session could not be resolved: an error everywhere, never "no session".
+        Assert.All(during, static a => Assert.Equal(FrontOutcome.Failed, a.Outcome));
+
+        // Nothing of the failure was kept: once Auth.js answers again (the proxy's circuit breaker
+        // may hold a few seconds), every path resolves the session.
+        var healed = Stopwatch.StartNew();
+        await Eventually.TrueAsync(
+            async () => (await cluster.LookUpEverywhereAsync(fresh)).All(static a => a.Outcome == FrontOutcome.Session),
+            "the new session to be served once Auth.js answers again",
+            30);
+        output.WriteLine($"upstream {fault}: cached session served on all {during.Count} paths; the new one failed on all {during.Count} (never 'no session'); served everywhere {healed.Elapsed.TotalSeconds:0.0} s after the upstream healed; unhandled exceptions={cluster.UnhandledExceptions}");
+        Assert.Equal(0, cluster.UnhandledExceptions);
+    }
+
+    private async Task BreakUpstreamAsync(string fault)
+    {
+        if (fault == "refused")
+        {
+            cluster.Upstream.Stop();
+        }
+        else
+        {
+            await cluster.UpstreamFaultAsync(fault);
+        }
+    }
+
+    private async Task HealUpstreamAsync(string fault)
+    {
+        if (fault == "refused")
+        {
+            cluster.Upstream.Start();
+        }
+        else
+        {
+            await cluster.UpstreamFaultAsync(null);
+        }
+    }
+
+    private async Task RunAsync(string name, Func<SignOutDriver, Load, Task> fault)
+    {
+        var run = Guid.NewGuid().ToString("N")[..6];
+        var sessions = new List<(string User, string Cookie)>();
+        for (var i = 0; i < 40; i++)
+        {
+            var user = $"campaign-{run}-{i}";
+            sessions.Add((user, await cluster.SignInAsync(user)));
+        }
+
+        // The guarantee covers the sessions the cluster has seen (see README): each is looked up
+        // once before anyone signs out.
+        foreach (var (_, cookie) in sessions)
+        {
+            Assert.Equal(FrontOutcome.Session, ProcessCluster.ToOutcome(await cluster.GrainClient.LookupAsync(SessionCache.AuthJs.SessionRequest.FromCookieHeader(cookie))));
+        }
+
+        await using var load = new Load(cluster, sessions);
+        var driver = new SignOutDriver(cluster, load, [.. sessions.Take(30).Select(static s => s.User)]);
+        var signingOut = driver.RunAsync();
+        await fault(driver, load);
+        await signingOut;
+        await cluster.HealAsync();
+        var report = await load.StopAsync();
+
+        // Every confirmed sign-out still holds on every path, after the fault; the others were untouched.
+        var lost = 0;
+        var wronglyRefused = 0;
+        foreach (var (user, cookie) in sessions)
+        {
+            var expected = driver.Confirmed.Contains(user) ? FrontOutcome.NoSession : FrontOutcome.Session;
+            var answers = await cluster.LookUpEverywhereAsync(cookie);
+            if (answers.Any(a => a.Outcome != expected))
+            {
+                output.WriteLine($"{user} (expected {expected}): {string.Join(", ", answers.Select(static a => $"{a.Path}={a.Outcome}"))}; {(await cluster.Silos[0].SessionAsync(cookie)).Body}");
+            }
+
+            if (expected == FrontOutcome.NoSession)
+            {
+                lost += answers.Count(static a => a.Outcome == FrontOutcome.Session);
+            }
+            else
+            {
+                wronglyRefused += answers.Count(static a => a.Outcome != FrontOutcome.Session);
+            }
+        }
+
+        if (lost > 0 || load.RevokedServed > 0)
+        {
+            foreach (var node in cluster.Nodes)
+            {
+                output.WriteLine($"--- {node.Name}:\n" + string.Join("\n", node.Tail.Split('\n').Where(static l => l.Contains("hub", StringComparison.Ordinal) || l.Contains("near cache", StringComparison.Ordinal))));
+            }
+        }
+
+        foreach (var example in load.Examples.Take(10))
+        {
+            output.WriteLine(example);
+        }
+
+        foreach (var line in cluster.Auth.ErrorOutput.Where(static l => !l.Contains("Read more", StringComparison.Ordinal)).Take(12))
+        {
+            output.WriteLine("auth.js: " + line);
+        }
+
+        output.WriteLine($"{name}: {report}; sign-outs confirmed={driver.Confirmed.Count} (attempts failed and retried={driver.Failures}); revocations lost={lost}; unhandled exceptions={cluster.UnhandledExceptions}");
+        Assert.Equal(30, driver.Confirmed.Count);
+        Assert.Equal(0, load.RevokedServed);
+        Assert.Equal(0, load.WronglyRefused);
+        Assert.Equal(0, lost);
+        Assert.Equal(0, wronglyRefused);
+        Assert.Equal(0, cluster.UnhandledExceptions);
+    }
+
+    /// <summary>Signs users out one after another, alternating the client API and the HTTP endpoint, retrying until confirmed.</summary>
+    private sealed class SignOutDriver(ProcessCluster cluster, Load load, IReadOnlyList<string> users)
+    {
+        private int _attempted;
+        private int _failures;
+
+        public HashSet<string> Confirmed { get; } = [];
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        public async Task RunAsync()
+        {
+            var deadline = Stopwatch.StartNew();
+            for (var i = 0; i < users.Count; i++)
+            {
+                var user = users[i];
+                load.SigningOut(user);
+                while (!await TrySignOutAsync(user, i))
+                {
+                    Interlocked.Increment(ref _failures);
+                    Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(3), "sign-outs kept failing for 3 minutes");
+                    await Task.Delay(200);
+                }
+
+                load.SignedOut(user);
+                Confirmed.Add(user);
+                Interlocked.Increment(ref _attempted);
+                await Task.Delay(100);
+            }
+        }
+
+        public Task ReachedAsync(int count) =>
+            Eventually.TrueAsync(() => Task.FromResult(Volatile.Read(ref _attempted) >= count), $"{count} sign-outs", 120);
+
+        public Task FailedAtLeastAsync(int count) =>
+            Eventually.TrueAsync(() => Task.FromResult(Volatile.Read(ref _failures) >= count), $"{count} failed sign-out attempts", 120);
+
+        private async Task<bool> TrySignOutAsync(string user, int i)
+        {
+            try
+            {
+                if (i % 2 == 0)
+                {
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await cluster.Client.InvalidateUserAsync(user, timeout.Token);
+                    return true;
+                }
+
+                var node = cluster.Nodes.Where(static n => n.IsRunning).ElementAt(i % cluster.Nodes.Count(static n => n.IsRunning));
+                using var response = await node.InvalidateAsync(new { userId = user });
+                return response.StatusCode == HttpStatusCode.OK;
+            }
+            catch (Exception exception) when (exception is not Xunit.Sdk.XunitException)
+            {
+                return false;
+            }
+        }
+    }
+}

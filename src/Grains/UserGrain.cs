@@ -20,8 +20,6 @@ internal sealed partial class UserGrain(
     // past the expiry the cluster saw, so its own expiry is not a safe bound.
     private static readonly TimeSpan RevocationRetention = TimeSpan.FromDays(30);
 
-    private static readonly TimeSpan ForgetTimeout = TimeSpan.FromSeconds(2);
-
     private readonly TimeProvider _clock = SessionCacheClock.Get(services);
 
     public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil)
@@ -80,18 +78,14 @@ internal sealed partial class UserGrain(
         // heard, or could no longer serve. Session grains that hear it ask this grain again before
         // serving, so making them forget only frees their memory sooner; one on a silo that
         // cannot be reached is not waited for.
-        var publish = GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
         var forgets = Task.WhenAll(keys.Select(key => GrainFactory.GetGrain<ISessionGrain>(key).ForgetAsync()));
-        await publish;
-        try
-        {
-            await forgets.WaitAsync(ForgetTimeout);
-        }
-        catch (Exception exception)
-        {
-            LogForgetFailed(logger, exception.GetType().Name);
-        }
-
+        _ = forgets.ContinueWith(
+            static (task, state) => LogForgetFailed((ILogger)state!, task.Exception!.InnerException!.GetType().Name),
+            logger,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
         LogUserRevoked(logger, keys.Length);
     }
 

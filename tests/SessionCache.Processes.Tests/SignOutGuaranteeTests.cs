@@ -123,7 +123,7 @@ public sealed class SignOutGuaranteeTests(ProcessCluster cluster, ITestOutputHel
     {
         foreach (var cookie in cookies)
         {
-            Assert.All(await cluster.LookUpEverywhereAsync(cookie), static a => Assert.Equal(FrontOutcome.Session, a.Outcome));
+            await Eventually.TrueAsync(async () => (await cluster.LookUpEverywhereAsync(cookie)).All(static a => a.Outcome == FrontOutcome.Session), "the session to be served on every path");
         }
     }
 }

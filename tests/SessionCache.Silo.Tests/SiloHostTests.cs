@@ -43,7 +43,7 @@ public sealed class SiloHostTests
     }
 
     [Theory]
-    [InlineData("Cluster:Membership", "Redis", "Cluster:Membership=Redis is not available")]
+    [InlineData("Cluster:Membership", "Redis", "Cluster:Membership=Redis needs Cluster:ConnectionString")]
     [InlineData("Cluster:GatewayPort", "0", "Cluster:SiloPort and Cluster:GatewayPort")]
     [InlineData("SessionCache:Mode", "Local", "AUTH_SECRET")]
     public async Task MisconfiguredSiloRefusesToStartNamingTheKey(string key, string value, string expected)

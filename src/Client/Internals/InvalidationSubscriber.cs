@@ -43,7 +43,9 @@ internal sealed partial class InvalidationSubscriber(
                     // field keeps this one alive.
                     hub ??= grains.GetGrain<IInvalidationHubGrain>(0);
                     reference ??= grains.CreateObjectReference<ISessionCacheObserver>(_observer);
-                    var ack = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(stoppingToken);
+                    // Bounded: a renewal sent to a silo that died with it is never answered, and
+                    // waiting Orleans' 30 s response timeout would let the lease lapse for nothing.
+                    var ack = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(near.RenewEvery, stoppingToken);
                     var missed = !ack.WasSubscribed || !nearCache.IsLeaseValid || (incarnation is { } previous && previous != ack.Incarnation);
                     nearCache.ExtendLease(askedAt, near.Lease, missed);
                     if (missed)

@@ -42,7 +42,7 @@ export SESSIONCACHE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/au
 echo "==> building and testing"
 log="$pg_dir/dotnet-test.log"
 status=0
-dotnet test Cluster.sln --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log" || status=$?
+dotnet test Cluster.sln --nologo --logger "console;verbosity=detailed" "$@" 2>&1 | tee "$log" || status=$?
 # One plain summary line over every test project.
 awk '/^ +Passed: [0-9]+$/ { p += $2 } /^ +Failed: [0-9]+$/ { f += $2 } /^ +Skipped: [0-9]+$/ { s += $2 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

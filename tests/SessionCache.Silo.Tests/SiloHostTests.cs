@@ -53,6 +53,19 @@ public sealed class SiloHostTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ARedisConnectionStringThatDoesNotParseIsNamedAtStart()
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(async () => await StartAsync(new()
+        {
+            ["Cluster:Membership"] = "Redis",
+            ["Cluster:ConnectionString"] = "redis-host:6379,colour=blue",
+        }));
+
+        Assert.Contains("Cluster:ConnectionString is not a Redis connection string", error.Message, StringComparison.Ordinal);
+        Assert.Contains("colour", error.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<WebApplication> StartAsync(Dictionary<string, string?> settings)
     {
         settings.TryAdd("Cluster:SiloPort", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));

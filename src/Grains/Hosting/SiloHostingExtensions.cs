@@ -64,7 +64,13 @@ public static class SiloHostingExtensions
     /// </summary>
     private static ISiloBuilder UseSessionCacheClustering(this ISiloBuilder silo, SessionCacheClusterOptions cluster, IConfigurationSection section)
     {
-        if (cluster.Membership != ClusterMembership.Redis)
+        // Validation (at start, with every failure named) has not run yet, and Orleans checks its
+        // Redis options before it: with no usable connection string, stay on localhost clustering
+        // so that the start fails with our message naming the key, not Orleans'.
+        var redis = cluster.Membership == ClusterMembership.Redis && RedisConnection.ParseError(cluster.ConnectionString ?? string.Empty) is null
+            ? RedisConnection.Options(cluster.ConnectionString!)
+            : null;
+        if (redis is null)
         {
             silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
             silo.Configure<EndpointOptions>(endpoints => endpoints.AdvertisedIPAddress = IPAddress.Loopback);
@@ -72,11 +78,6 @@ public static class SiloHostingExtensions
             return silo;
         }
 
-        // Validation (at start, with every failure named) has not run yet: do not act on a
-        // connection string it would refuse.
-        var redis = RedisConnection.ParseError(cluster.ConnectionString ?? string.Empty) is null
-            ? RedisConnection.Options(cluster.ConnectionString!)
-            : null;
         silo.Configure<ClusterOptions>(options =>
         {
             options.ClusterId = cluster.ClusterId;

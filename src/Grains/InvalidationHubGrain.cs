@@ -57,6 +57,27 @@ internal sealed partial class InvalidationHubGrain(
 
     public async Task PublishAsync(InvalidationNotice notice)
     {
+        // Two rounds. After the first, every process has heard, grain hosts included, so no
+        // session grain answers from before the notice. But a near cache may have heard before the
+        // silo it asked, and stored that silo's older answer; the second round sweeps it out (or
+        // the near cache's epoch check does, the second notice having arrived mid-call).
+        var waitUntil = _safeAfter;
+        for (var round = 0; round < 2; round++)
+        {
+            waitUntil = Math.Max(waitUntil, await DeliverAsync(notice));
+        }
+
+        var wait = waitUntil == long.MinValue ? TimeSpan.Zero : _time.GetElapsedTime(_time.GetTimestamp(), waitUntil);
+        if (wait > TimeSpan.Zero)
+        {
+            // Sessions are still servable from an unreachable near cache until its lease ends.
+            await Task.Delay(wait, _time);
+        }
+    }
+
+    /// <summary>Tells every subscriber; drops those it could not tell and returns when their leases end.</summary>
+    private async Task<long> DeliverAsync(InvalidationNotice notice)
+    {
         var subscribers = _subscribers.ToArray();
         var deliveries = subscribers.Select(s => s.Key.OnInvalidatedAsync(notice).WaitAsync(NotifyTimeout)).ToArray();
         try
@@ -68,7 +89,7 @@ internal sealed partial class InvalidationHubGrain(
             // Inspected per delivery below.
         }
 
-        var waitUntil = _safeAfter;
+        var waitUntil = long.MinValue;
         for (var i = 0; i < subscribers.Length; i++)
         {
             if (deliveries[i].IsCompletedSuccessfully)
@@ -86,20 +107,11 @@ internal sealed partial class InvalidationHubGrain(
                 leaseEnd = Math.Max(leaseEnd, current.RenewedAt + ToTimestampTicks(current.Lease));
             }
 
-            if (leaseEnd > waitUntil)
-            {
-                waitUntil = leaseEnd;
-            }
-
+            waitUntil = Math.Max(waitUntil, leaseEnd);
             LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
         }
 
-        var wait = waitUntil == long.MinValue ? TimeSpan.Zero : _time.GetElapsedTime(_time.GetTimestamp(), waitUntil);
-        if (wait > TimeSpan.Zero)
-        {
-            // Sessions are still servable from an unreachable near cache until its lease ends.
-            await Task.Delay(wait, _time);
-        }
+        return waitUntil;
     }
 
     [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Invalidation hub activated as incarnation {Incarnation} (existed before: {Existed}); publishes wait a full lease if it did")]

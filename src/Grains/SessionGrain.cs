@@ -64,8 +64,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             }
 
             // A sign-out since may concern this session, or this silo may have missed one (cut off
-            // from the hub, or paused): the user's grain decides, without resolving again.
-            return await ReadmitAsync(cached);
+            // from the hub, or paused): the user's grain decides, without resolving again. A
+            // session without a user id has no such grain; it is resolved again below.
+            if (cached.Result.UserId is not null)
+            {
+                return await ReadmitAsync(cached);
+            }
         }
 
         _cached = null;

@@ -45,7 +45,7 @@ internal sealed class Load : IAsyncDisposable
                 {
                     var result = await client.LookupAsync(SessionRequest.FromCookieHeader(cookie), _stop.Token);
                     var outcome = ProcessCluster.ToOutcome(result);
-                    if (outcome == FrontOutcome.NoSession && result.Status != SessionLookupStatus.Revoked)
+                    if (outcome == FrontOutcome.NoSession && result.Status != SessionLookupStatus.Revoked && Examples.Count < 20)
                     {
                         Examples.Enqueue($"{name}: {result.Status} ({result.Reason})");
                     }

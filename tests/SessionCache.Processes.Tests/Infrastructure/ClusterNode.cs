@@ -39,6 +39,9 @@ internal sealed class ClusterNode : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>The port other silos reach this one at: how Orleans' statistics name it.</summary>
+    public int SiloPort => int.Parse(_environment["Cluster__SiloPort"], System.Globalization.CultureInfo.InvariantCulture);
+
     public Uri HttpAddress { get; }
 
     public HttpClient Http { get; }

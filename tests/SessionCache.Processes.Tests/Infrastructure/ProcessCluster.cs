@@ -215,6 +215,18 @@ public sealed class ProcessCluster : IAsyncLifetime
         _ => FrontOutcome.NoSession,
     };
 
+    /// <summary>The node holding the most session grains, by Orleans' own statistics (placement decides where they go).</summary>
+    internal async Task<(ClusterNode Node, int Sessions)> NodeHoldingMostSessionsAsync()
+    {
+        var management = _clients[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        var statistics = await management.GetSimpleGrainStatistics();
+        return Nodes
+            .Select(node => (node, statistics
+                .Where(s => s.SiloAddress.Endpoint.Port == node.SiloPort && s.GrainType.Contains("SessionGrain", StringComparison.Ordinal))
+                .Sum(static s => s.ActivationCount)))
+            .MaxBy(static n => n.Item2);
+    }
+
     private async Task<ISessionCache> StartClientAsync(bool nearCache)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

@@ -53,6 +53,8 @@ public static class AuthJsServiceCollectionExtensions
             })
             .ConfigureHttpClient(static client => client.Timeout = Timeout.InfiniteTimeSpan);
 
+        services.AddMetrics();
+        services.TryAddSingleton(static sp => new SessionCacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<AuthJsKeyRing>();
         services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp)));
         services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp)));

@@ -89,6 +89,9 @@ public static class SessionCacheClientExtensions
             var options = sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value;
             return new SessionKeys(options.CookieNames, options.MaxCookieHeaderLength);
         });
+        services.AddMetrics();
+        services.TryAddSingleton(static sp => new SessionCacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddSingleton(MetricsProcessIdentity.Client);
         services.TryAddSingleton(static sp => new NearCache(sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value.NearCache.MaxEntries));
         services.TryAddSingleton(static sp => ActivatorUtilities.CreateInstance<ClusterSessionCache>(sp, SessionCacheClock.Get(sp)));
         services.TryAddSingleton<ISessionCache>(static sp => sp.GetRequiredService<ClusterSessionCache>());
@@ -96,6 +99,11 @@ public static class SessionCacheClientExtensions
         // Lookups through the plain resolver interface go through the cache too.
         services.Replace(ServiceDescriptor.Singleton<ISessionResolver>(static sp => sp.GetRequiredService<ClusterSessionCache>()));
         services.AddHostedService<InvalidationSubscriber>();
+        if (configuration.GetValue(SessionCacheClientOptions.SectionName + ":" + nameof(SessionCacheClientOptions.ReportMetrics), true))
+        {
+            services.AddHostedService<MetricsReporter>();
+        }
+
         return services;
     }
 }

@@ -20,6 +20,13 @@ public sealed class SessionCacheClientOptions
     /// <summary>Cookie headers longer than this are refused as invalid before anything else. Default 16 KiB.</summary>
     public int MaxCookieHeaderLength { get; set; } = 16 * 1024;
 
+    /// <summary>
+    /// <c>SessionCache:ReportMetrics</c>: whether this process sends its counts (lookups, hits,
+    /// latency) to the cluster each second, for the dashboard and <c>sessioncache status</c>.
+    /// Default <see langword="true"/>. The <c>SessionCache</c> meter counts either way.
+    /// </summary>
+    public bool ReportMetrics { get; set; } = true;
+
     /// <summary>The per-process near cache.</summary>
     public NearCacheOptions NearCache { get; set; } = new();
 

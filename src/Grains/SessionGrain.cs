@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using SessionCache.AuthJs;
+using SessionCache.AuthJs.Internals;
 using SessionCache.Client.Internals;
 using SessionCache.Contracts;
 
@@ -23,7 +24,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     private readonly TimeProvider _clock;
     private readonly ILogger _logger;
     private readonly NearCache _notices;
-    private CachedLookup? _cached;
+    private readonly SessionCacheMetrics _metrics;
+    private CachedLookup? _cachedLookup;
     private IGrainTimer? _expiry;
 
     // The notice epoch at which the user's grain last admitted the cached session.
@@ -40,9 +42,11 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         IOptions<SessionCacheOptions> options,
         NearCache notices,
         IServiceProvider services,
+        SessionCacheMetrics metrics,
         ILogger<SessionGrain> logger)
     {
         _notices = notices;
+        _metrics = metrics;
         _resolver = resolver;
         _options = options.Value;
         _clock = SessionCacheClock.Get(services);
@@ -51,15 +55,39 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     private string Key => this.GetPrimaryKeyString();
 
+    /// <summary>The cached answer; setting it keeps the silo's count of live sessions.</summary>
+    private CachedLookup? Cached
+    {
+        get => _cachedLookup;
+        set
+        {
+            var wasSession = _cachedLookup?.Result.Status == SessionLookupStatus.Session;
+            var isSession = value?.Result.Status == SessionLookupStatus.Session;
+            if (wasSession != isSession)
+            {
+                _metrics.LiveSessionsChanged(isSession ? 1 : -1);
+            }
+
+            _cachedLookup = value;
+        }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        Cached = null;
+        return Task.CompletedTask;
+    }
+
     public async Task<CachedLookup> LookupAsync(SessionCredential credential)
     {
         // Checked on every call, not only by the timer: a lookup that races a late timer must
         // still never see an answer past its time.
-        if (_cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        if (Cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
         {
             if (cached.Result.Status != SessionLookupStatus.Session
                 || _notices.IsStillValid(_admittedEpoch, Key, cached.Result.UserId))
             {
+                _metrics.GrainAnswered(resolved: false);
                 return cached;
             }
 
@@ -68,13 +96,15 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             // session without a user id has no such grain; it is resolved again below.
             if (cached.Result.UserId is not null)
             {
+                _metrics.GrainAnswered(resolved: false);
                 return await ReadmitAsync(cached);
             }
         }
 
-        _cached = null;
+        Cached = null;
         var forgets = _forgets;
         var existedAt = _clock.GetUtcNow();
+        _metrics.GrainAnswered(resolved: true);
         var result = await _resolver.LookupAsync(credential.ToRequest());
         var now = _clock.GetUtcNow();
         var validUntil = ValidUntil(result, now);
@@ -96,7 +126,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var lookup = new CachedLookup(result, cacheUntil);
         if (cacheUntil > now && forgets == _forgets)
         {
-            _cached = lookup;
+            Cached = lookup;
             _existedAt = existedAt;
             _admittedEpoch = epoch;
             ArmExpiry(cacheUntil - now);
@@ -121,19 +151,19 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         if (await GrainFactory.GetGrain<IUserGrain>(result.UserId!).AdmitAsync(Key, result.IssuedAt, _existedAt, ValidUntil(result, now)))
         {
             _admittedEpoch = epoch;
-            return _cached ?? cached;
+            return Cached ?? cached;
         }
 
         LogRefusedRevoked(_logger, Key[..12]);
         var revoked = new CachedLookup(SessionLookupResult.Revoked("the user or the session was signed out"), now + _options.NegativeCacheAge);
         if (_options.NegativeCacheAge > TimeSpan.Zero)
         {
-            _cached = revoked;
+            Cached = revoked;
             ArmExpiry(_options.NegativeCacheAge);
         }
         else
         {
-            _cached = null;
+            Cached = null;
             DeactivateOnIdle();
         }
 
@@ -143,8 +173,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     public async Task RevokeAsync(SessionCredential credential, string? userIdHint)
     {
         var now = _clock.GetUtcNow();
-        var userId = _cached?.Result.UserId ?? userIdHint;
-        var validUntil = _cached is { } cached ? ValidUntil(cached.Result, now) : now + _options.MaxCacheAge;
+        var userId = Cached?.Result.UserId ?? userIdHint;
+        var validUntil = Cached is { } cached ? ValidUntil(cached.Result, now) : now + _options.MaxCacheAge;
         if (userId is null)
         {
             // Learn whose session this is; without that the revocation could not outlive this grain.
@@ -158,7 +188,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             validUntil = ValidUntil(result, now);
         }
 
-        _cached = null;
+        Cached = null;
         if (userId is not null)
         {
             await GrainFactory.GetGrain<IUserGrain>(userId).RevokeSessionAsync(Key, validUntil);
@@ -169,13 +199,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [Key]));
         }
 
+        _metrics.Invalidated(wholeUser: false);
         DeactivateOnIdle();
     }
 
     public Task ForgetAsync()
     {
         _forgets++;
-        _cached = null;
+        Cached = null;
         DeactivateOnIdle();
         return Task.CompletedTask;
     }
@@ -207,14 +238,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     private Task OnExpiryAsync(CancellationToken cancellationToken)
     {
-        if (_cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        if (Cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
         {
             // The session clock runs behind the timer's (a test's fake clock): look again later.
             ArmExpiry(cached.CacheUntil - _clock.GetUtcNow());
             return Task.CompletedTask;
         }
 
-        _cached = null;
+        Cached = null;
         DeactivateOnIdle();
         return Task.CompletedTask;
     }

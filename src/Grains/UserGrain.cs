@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SessionCache.AuthJs;
+using SessionCache.AuthJs.Internals;
 using SessionCache.Contracts;
 
 namespace SessionCache.Grains;
@@ -14,6 +15,7 @@ namespace SessionCache.Grains;
 internal sealed partial class UserGrain(
     [PersistentState("user")] IPersistentState<UserState> state,
     IServiceProvider services,
+    SessionCacheMetrics metrics,
     ILogger<UserGrain> logger) : Grain, IUserGrain
 {
     // A revoked session is remembered at least this long: a database session can be extended
@@ -86,6 +88,7 @@ internal sealed partial class UserGrain(
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
+        metrics.Invalidated(wholeUser: true);
         LogUserRevoked(logger, keys.Length);
     }
 

@@ -19,6 +19,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     private readonly bool _nearEnabled;
     private readonly TimeProvider _clock;
     private readonly IHttpContextAccessor? _httpContextAccessor;
+    private readonly SessionCacheMetrics _metrics;
     private readonly ILogger _logger;
 
     // With Orleans' failure detection as tuned (a dead silo is declared dead within about 6 s),
@@ -41,6 +42,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         NearCache near,
         IOptions<SessionCacheClientOptions> options,
         TimeProvider clock,
+        SessionCacheMetrics metrics,
         ILogger<ClusterSessionCache> logger,
         IHttpContextAccessor? httpContextAccessor = null)
     {
@@ -50,6 +52,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _nearEnabled = options.Value.NearCache.Enabled;
         _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
         _clock = clock;
+        _metrics = metrics;
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
     }
@@ -57,11 +60,12 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var started = SessionCacheMetrics.Start();
         if (ReferenceEquals(request, SessionRequest.Current))
         {
             if (_httpContextAccessor?.HttpContext?.Request is not { } current)
             {
-                return ValueTask.FromResult(SessionLookupResult.NoSession);
+                return Answered(SessionLookupResult.NoSession, started);
             }
 
             request = SessionRequest.FromHttpRequest(current);
@@ -71,18 +75,25 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         switch (key.Kind)
         {
             case SessionKeyKind.None:
-                return ValueTask.FromResult(SessionLookupResult.NoSession);
+                return Answered(SessionLookupResult.NoSession, started);
             case SessionKeyKind.TooLarge:
-                return ValueTask.FromResult(SessionLookupResult.Invalid("cookie header too large"));
+                return Answered(SessionLookupResult.Invalid("cookie header too large"), started);
         }
 
         var now = _clock.GetUtcNow();
         if (_nearEnabled && _near.TryGet(key.Canonical, now, out var cached))
         {
+            _metrics.LookupCompleted(started, nearHit: true);
             return ValueTask.FromResult(cached);
         }
 
-        return LookupInClusterAsync(key, cancellationToken);
+        return LookupInClusterAsync(key, started, cancellationToken);
+    }
+
+    private ValueTask<SessionLookupResult> Answered(SessionLookupResult result, long started)
+    {
+        _metrics.LookupCompleted(started, nearHit: false);
+        return ValueTask.FromResult(result);
     }
 
     public async ValueTask InvalidateUserAsync(string userId, CancellationToken cancellationToken = default)
@@ -150,12 +161,12 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
         || (exception is OrleansException && exception.InnerException is not null && IsTransient(exception.InnerException));
 
-    private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, CancellationToken cancellationToken)
+    private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, long started, CancellationToken cancellationToken)
     {
         var epoch = _near.Epoch;
         var hash = key.Hash;
         var credential = new SessionCredential(key.Cookies, key.Authorization);
-        var started = Environment.TickCount64;
+        var retryingSince = Environment.TickCount64;
         CachedLookup reply;
         for (var attempt = 1; ; attempt++)
         {
@@ -164,7 +175,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
                 reply = await _grains.GetGrain<ISessionGrain>(hash).LookupAsync(credential).WaitAsync(cancellationToken);
                 break;
             }
-            catch (Exception exception) when (IsTransient(exception) && Environment.TickCount64 - started < LookupRetryWindowMs && !cancellationToken.IsCancellationRequested)
+            catch (Exception exception) when (IsTransient(exception) && Environment.TickCount64 - retryingSince < LookupRetryWindowMs && !cancellationToken.IsCancellationRequested)
             {
                 // The silo holding the session died or is unreachable: once the cluster declares it
                 // dead (seconds), the session is activated again on a live silo.
@@ -175,6 +186,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             {
                 // The cluster, not the session, is unavailable: that is never "no session".
                 LogClusterCallFailed(_logger, hash[..12], exception.GetType().Name, exception.Message);
+                _metrics.LookupCompleted(started, nearHit: false);
                 return SessionLookupResult.UpstreamFailure("session cache cluster unavailable: " + exception.GetType().Name, retryable: true);
             }
         }
@@ -184,6 +196,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             _near.Add(key.Canonical, hash, reply, epoch, _clock.GetUtcNow());
         }
 
+        _metrics.LookupCompleted(started, nearHit: false);
         return reply.Result;
     }
 

@@ -50,7 +50,7 @@ public static class SiloHostingExtensions
             configureSilo?.Invoke(silo);
         });
 
-        builder.Services.AddHealthChecks().AddCheck<SiloMembershipHealthCheck>("orleans-membership");
+        builder.Services.AddHealthChecks().AddCheck<SiloMembershipHealthCheck>("orleans-membership", tags: [ReadyTag]);
         return builder;
     }
 
@@ -144,6 +144,11 @@ public static class SiloHostingExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
+        silo.Services.AddSingleton(static sp =>
+        {
+            var silo = sp.GetRequiredService<ILocalSiloDetails>();
+            return new MetricsProcessIdentity(() => "silo " + silo.SiloAddress.Endpoint, () => silo.SiloAddress.Endpoint.ToString());
+        });
         silo.Services.AddAuthJsSessionResolution(configuration);
         silo.Services.AddClusterSessionCache(configuration);
 
@@ -164,18 +169,29 @@ public static class SiloHostingExtensions
     }
 
     /// <summary>
-    /// Maps <c>GET /api/auth/session</c>, <c>POST /api/sessions/invalidate</c>, <c>/health</c> and
-    /// the dashboard at <c>/dashboard</c>.
+    /// Maps <c>GET /api/auth/session</c>, <c>POST /api/sessions/invalidate</c>, the health probes
+    /// <c>/health/live</c> (the process runs) and <c>/health/ready</c> (this silo is an active
+    /// cluster member; <c>/health</c> is the same), the Orleans dashboard at <c>/dashboard</c> and
+    /// this product's live charts at <c>/dashboard/sessions</c>.
     /// </summary>
     /// <param name="app">The application.</param>
     /// <returns>The application.</returns>
     public static WebApplication MapSessionCacheEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.UseWhen(static context => context.Request.Path.StartsWithSegments("/dashboard"), static branch => branch.UseMiddleware<DashboardAccessMiddleware>());
-        app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync });
+        app.UseWhen(static context => context.Request.Path.StartsWithSegments("/dashboard"), static branch => branch.UseMiddleware<DashboardAccessMiddleware>().UseMiddleware<OrleansDashboardLinkMiddleware>());
+        var ready = new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync, Predicate = static check => check.Tags.Contains(ReadyTag) };
+        app.MapHealthChecks("/health", ready);
+        app.MapHealthChecks("/health/ready", ready);
+
+        // Liveness runs no check: a silo that is joining, or cut off from its cluster, is alive;
+        // restarting it would not help, while not routing to it (readiness) does.
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync, Predicate = static _ => false });
+        app.MapSessionsDashboard();
         app.MapOrleansDashboard(routePrefix: "/dashboard");
         app.MapSessionCacheApi();
         return app;
     }
+
+    private const string ReadyTag = "ready";
 }

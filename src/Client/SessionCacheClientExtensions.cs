@@ -32,6 +32,7 @@ public static class SessionCacheClientExtensions
         builder.Services.AddOptions<SessionCacheClusterOptions>().Bind(section).ValidateOnStart();
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SessionCacheClusterOptions>, SessionCacheClusterOptionsValidator>());
 
+        ConfigurationChecks.ThrowOnUnknownEnumValues(section, typeof(SessionCacheClusterOptions));
         var cluster = section.Get<SessionCacheClusterOptions>() ?? new();
         builder.UseOrleansClient(client =>
         {
@@ -66,11 +67,25 @@ public static class SessionCacheClientExtensions
             // A gateway that died is noticed by its closed connection; the list is refreshed
             // often so that a restarted or new silo is used soon after it joins.
             client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+            client.Services.AddSingleton<ILifecycleParticipant<IClusterClientLifecycle>, ClientStartupChecks>();
             configureClient?.Invoke(client);
         });
 
         builder.Services.AddClusterSessionCache(builder.Configuration);
+        builder.Services.AddSessionCacheStartupChecks();
+        SessionCacheTelemetry.AddOtlpWhenConfigured(builder, "session-cache-client");
         return builder;
+    }
+
+    /// <summary>
+    /// Registers the checks that run first when the silo or client starts (options, then Redis);
+    /// the silo's or client's lifecycle runs them (<see cref="ClientStartupChecks"/>).
+    /// </summary>
+    internal static IServiceCollection AddSessionCacheStartupChecks(this IServiceCollection services)
+    {
+        services.TryAddSingleton<StartupChecks>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupCheck, RedisStartupCheck>());
+        return services;
     }
 
     /// <summary>

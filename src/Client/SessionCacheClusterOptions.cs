@@ -70,6 +70,12 @@ public sealed class SessionCacheClusterOptions
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>
+    /// <c>Cluster:StartupTimeout</c>: how long a starting process waits for Redis (with
+    /// <see cref="ClusterMembership.Redis"/>) before it gives up and stops. Default 30 s.
+    /// </summary>
+    public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// For clients: the gateways to connect to, as <c>host:port</c> (an IP address or a DNS name).
     /// Empty means this machine's silo: <c>127.0.0.1:</c><see cref="GatewayPort"/>.
     /// </summary>
@@ -131,6 +137,11 @@ internal sealed class SessionCacheClusterOptionsValidator : IValidateOptions<Ses
         else if (options.Membership != ClusterMembership.Localhost)
         {
             failures.Add($"{Prefix}{nameof(options.Membership)} must be Localhost or Redis.");
+        }
+
+        if (options.StartupTimeout < TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}{nameof(options.StartupTimeout)} must not be negative, e.g. 00:00:30.");
         }
 
         if (!Enum.IsDefined(options.GrainDirectory))

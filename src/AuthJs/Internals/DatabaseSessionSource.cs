@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -74,6 +75,34 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
             // Only the type and SQL state: a server message's detail can quote row values.
             LogDatabaseFailed(_logger, exception.GetType().Name, (exception as PostgresException)?.SqlState ?? "-", retryable);
             return SessionLookupResult.UpstreamFailure("session database unavailable", retryable);
+        }
+    }
+
+    /// <summary>
+    /// Why this process cannot resolve database sessions (database unreachable, refused login,
+    /// tables or columns missing), naming the setting to fix; <see langword="null"/> when it can.
+    /// Runs the lookup query itself, for a token that cannot exist.
+    /// </summary>
+    public async Task<string?> ProblemAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var select = new NpgsqlCommand(_selectSql, connection);
+            select.Parameters.Add(new NpgsqlParameter { Value = string.Empty });
+            await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+            return null;
+        }
+        catch (PostgresException exception) when (exception.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
+        {
+            return $"The session database has no Auth.js adapter tables as configured (SessionCache:Database:SessionsTable '{_options.SessionsTable}', " +
+                $"SessionCache:Database:UsersTable '{_options.UsersTable}'): {exception.MessageText}. Create them with @auth/pg-adapter's schema, or name your tables.";
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException or SocketException)
+        {
+            // The message, not the connection string: Npgsql's messages do not quote passwords.
+            var reason = exception is PostgresException postgres ? postgres.MessageText : exception.Message;
+            return $"Cannot reach the session database (SessionCache:ConnectionString): {reason}";
         }
     }
 

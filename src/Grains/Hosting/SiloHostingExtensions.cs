@@ -41,6 +41,8 @@ public static class SiloHostingExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<SessionCacheClusterOptions>, SessionCacheClusterOptionsValidator>();
 
+        ConfigurationChecks.ThrowOnUnknownEnumValues(configuration.GetSection(SessionCacheClusterOptions.SectionName), typeof(SessionCacheClusterOptions));
+        ConfigurationChecks.ThrowOnUnknownEnumValues(configuration.GetSection(SessionCacheOptions.SectionName), typeof(SessionCacheOptions));
         var cluster = configuration.GetSection(SessionCacheClusterOptions.SectionName).Get<SessionCacheClusterOptions>() ?? new();
         builder.UseOrleans(silo =>
         {
@@ -50,6 +52,11 @@ public static class SiloHostingExtensions
             configureSilo?.Invoke(silo);
         });
 
+        // Run first in the silo's lifecycle: they must fail before the silo joins.
+        builder.Services.AddSessionCacheStartupChecks();
+        builder.Services.AddSingleton<IStartupCheck, ResolutionStartupCheck>();
+        builder.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloStartupChecks>();
+        SessionCacheTelemetry.AddOtlpWhenConfigured(builder, "session-cache-silo");
         builder.Services.AddHealthChecks().AddCheck<SiloMembershipHealthCheck>("orleans-membership", tags: [ReadyTag]);
         return builder;
     }

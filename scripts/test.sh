@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 need=()
-for pkg in postgresql redis-server nodejs; do
+for pkg in postgresql redis-server nodejs chromium docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v node >/dev/null 2>&1 && need=("${need[@]/nodejs}")

@@ -1,0 +1,16 @@
+# The sample Auth.js app (samples/authjs-app). The build context is the repository root (see
+# .dockerignore), so the host's node_modules never reach the image.
+
+FROM node:20-slim
+ENV NODE_ENV=production
+WORKDIR /app
+# Dependencies first, from the committed lock file only: a change to server.mjs reuses this layer.
+COPY samples/authjs-app/package.json samples/authjs-app/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+COPY samples/authjs-app/server.mjs ./
+USER node
+# Inside a container the app must listen beyond loopback to be reachable.
+ENV HOST=0.0.0.0 PORT=3000
+EXPOSE 3000
+CMD ["node", "server.mjs"]

@@ -1,0 +1,49 @@
+namespace SessionCache.Cli;
+
+/// <summary>The process exit codes, the contract scripts rely on (see README, "Command-line client").</summary>
+internal static class ExitCodes
+{
+    /// <summary>Done: the session was printed, the sign-out completed, the status was shown.</summary>
+    public const int Success = 0;
+
+    /// <summary><c>lookup</c> found no session: none, expired, invalid or signed out (<c>null</c> was printed).</summary>
+    public const int NoSession = 1;
+
+    /// <summary>The command line or the configuration is wrong; nothing was attempted.</summary>
+    public const int Usage = 2;
+
+    /// <summary>The cluster could not be reached, or it (or the upstream Auth.js/database) failed.</summary>
+    public const int Unavailable = 3;
+
+    /// <summary>Interrupted (Ctrl+C), as shells report SIGINT.</summary>
+    public const int Cancelled = 130;
+}
+
+/// <summary>
+/// A command ends early with this exit code and message (written to stderr, never a stack trace).
+/// Messages must not carry tokens, cookies or secrets.
+/// </summary>
+internal sealed class CliFailure : Exception
+{
+    public CliFailure()
+    {
+    }
+
+    public CliFailure(string message)
+        : base(message)
+    {
+    }
+
+    public CliFailure(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    public CliFailure(int exitCode, string message)
+        : base(message)
+    {
+        ExitCode = exitCode;
+    }
+
+    public int ExitCode { get; } = ExitCodes.Unavailable;
+}

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using SessionCache.AuthJs;
+
+namespace SessionCache.Cli;
+
+/// <summary>
+/// <c>invalidate</c>: signs a user, or one session, out across the cluster. It returns once no
+/// silo or client serves those sessions any more (see README, "Sign-out guarantee").
+/// </summary>
+internal sealed class InvalidateCommand
+{
+    private readonly CliCommands _cli;
+
+    private readonly Option<string> _user = new("--user")
+    {
+        Description = "Sign this user out everywhere: the user id as Auth.js reports it (token.sub, the adapter's userId).",
+        HelpName = "id",
+    };
+
+    private readonly Option<string> _token = new("--token")
+    {
+        Description = "Sign this one session out: the session token (the session cookie's value, or a database sessionToken).",
+        HelpName = "token",
+    };
+
+    public InvalidateCommand(CliCommands cli)
+    {
+        _cli = cli;
+        Command = new Command("invalidate", "Signs a user (--user) or one session (--token) out across the cluster. Exit 0: done; 3: the cluster could not be reached or the sign-out failed.")
+        {
+            _user, _token,
+        };
+        CliCommands.RequireExactlyOne(Command, _user, _token);
+        Command.SetAction(RunAsync);
+    }
+
+    public Command Command { get; }
+
+    private async Task<int> RunAsync(ParseResult parsed, CancellationToken cancellationToken)
+    {
+        var user = parsed.GetValue(_user);
+        var token = parsed.GetValue(_token);
+        if (string.IsNullOrEmpty(user) && string.IsNullOrEmpty(token))
+        {
+            throw new CliFailure(ExitCodes.Usage, "The user id or token is empty.");
+        }
+
+        if (user is { Length: > SessionCacheLimits.MaxUserIdLength })
+        {
+            throw new CliFailure(ExitCodes.Usage, $"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {user.Length}.");
+        }
+
+        if (token is { Length: > SessionCacheLimits.MaxTokenLength })
+        {
+            throw new CliFailure(ExitCodes.Usage, $"A session token is at most {SessionCacheLimits.MaxTokenLength} characters; got {token.Length}.");
+        }
+
+        await using var connection = await _cli.ConnectAsync(parsed, null, cancellationToken);
+        var sessions = connection.Services.GetRequiredService<ISessionCache>();
+        try
+        {
+            if (user is not null)
+            {
+                await sessions.InvalidateUserAsync(user, cancellationToken);
+                await _cli.Stderr.WriteLineAsync($"Signed out user '{user}' everywhere: no silo or client serves their sessions any more.");
+            }
+            else
+            {
+                await sessions.InvalidateSessionAsync(token!, cancellationToken);
+                await _cli.Stderr.WriteLineAsync("Signed out the session everywhere: no silo or client serves it any more.");
+            }
+
+            return ExitCodes.Success;
+        }
+        catch (Exception exception) when (exception is SessionUnavailableException or OrleansException or TimeoutException)
+        {
+            // The sign-out may or may not have taken effect; it is idempotent, so running it again is the fix.
+            throw new CliFailure(ExitCodes.Unavailable, $"The sign-out failed ({exception.GetType().Name}: {exception.Message}); it is safe to run it again.");
+        }
+    }
+}

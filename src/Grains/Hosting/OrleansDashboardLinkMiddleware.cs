@@ -9,10 +9,24 @@ namespace SessionCache.Hosting;
 /// </summary>
 internal sealed class OrleansDashboardLinkMiddleware(RequestDelegate next)
 {
-    private static readonly byte[] Link = Encoding.UTF8.GetBytes(
-        "<a id=\"session-cache-link\" href=\"/dashboard/sessions\" style=\"position:fixed;right:1rem;bottom:1rem;z-index:10000;" +
-        "background:#2f6fdf;color:#fff;padding:.55rem 1rem;border-radius:6px;font:600 14px system-ui,sans-serif;" +
-        "text-decoration:none;box-shadow:0 2px 6px #0004\">Session cache charts &rarr;</a>");
+    // The dashboard's scripts re-render the page body, so the link is (re-)added by a script rather
+    // than sent as markup.
+    private static readonly byte[] Link = Encoding.UTF8.GetBytes("""
+        <script>(function () {
+          function add() {
+            if (document.getElementById("session-cache-link")) return;
+            var a = document.createElement("a");
+            a.id = "session-cache-link";
+            a.href = "/dashboard/sessions";
+            a.textContent = "Session cache charts \u2192";
+            a.style.cssText = "position:fixed;right:1rem;bottom:1rem;z-index:10000;background:#2f6fdf;color:#fff;padding:.55rem 1rem;" +
+              "border-radius:6px;font:600 14px system-ui,sans-serif;text-decoration:none;box-shadow:0 2px 6px #0004";
+            document.body.appendChild(a);
+          }
+          add();
+          setInterval(add, 1000);
+        })();</script>
+        """);
 
     private static readonly byte[] BodyEnd = "</body>"u8.ToArray();
 
@@ -24,6 +38,8 @@ internal sealed class OrleansDashboardLinkMiddleware(RequestDelegate next)
             return;
         }
 
+        // The page is small; ask for it uncompressed so that it can be edited on the way out.
+        context.Request.Headers.AcceptEncoding = default;
         var original = context.Response.Body;
         using var buffer = new MemoryStream();
         context.Response.Body = buffer;

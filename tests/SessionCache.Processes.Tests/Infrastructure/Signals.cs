@@ -10,6 +10,9 @@ internal static class Signals
 
     public static void Resume(int pid) => Send(pid, "-CONT");
 
+    /// <summary>What docker stop, Kubernetes and Ctrl+C's script traps send: a request to stop cleanly.</summary>
+    public static void Terminate(int pid) => Send(pid, "-TERM");
+
     private static void Send(int pid, string signal)
     {
         using var kill = Process.Start("kill", [signal, pid.ToString(CultureInfo.InvariantCulture)]);

@@ -37,6 +37,10 @@ internal sealed class ClusterNode : IAsyncDisposable
         };
     }
 
+    private readonly ConcurrentQueue<string> _leaked = new();
+    private long _lines;
+    private long _jsonRecords;
+
     public string Name { get; }
 
     /// <summary>The port other silos reach this one at: how Orleans' statistics name it.</summary>
@@ -53,7 +57,10 @@ internal sealed class ClusterNode : IAsyncDisposable
     /// <summary>"Unhandled exception" reports in this process' output, over every run.</summary>
     public int UnhandledExceptions => Volatile.Read(ref _crashes);
 
-    public string Tail => string.Join('\n', _tail);
+    public string Tail => string.Join('\n', _tail.TakeLast(200));
+
+    /// <summary>The last 2,000 lines this process printed.</summary>
+    public IEnumerable<string> RecentLines => _tail;
 
     public void Start()
     {
@@ -118,6 +125,23 @@ internal sealed class ClusterNode : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as docker stop and Kubernetes send: the process should leave the cluster cleanly.</summary>
+    public void Terminate() => Signals.Terminate(ProcessId);
+
+    /// <summary>The exit code once the process has exited, waiting at most <paramref name="timeout"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        await _process!.WaitForExitAsync(deadline.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>Output lines that contained a registered sensitive value (<see cref="SensitiveValues"/>).</summary>
+    public IReadOnlyCollection<string> LeakedLines => _leaked;
+
+    /// <summary>Output lines so far, and how many of them were JSON log records.</summary>
+    public (long Lines, long JsonRecords) LineCounts => (Interlocked.Read(ref _lines), Interlocked.Read(ref _jsonRecords));
+
     public void Pause() => Signals.Pause(ProcessId);
 
     public void Resume() => Signals.Resume(ProcessId);
@@ -173,8 +197,19 @@ internal sealed class ClusterNode : IAsyncDisposable
             Interlocked.Increment(ref _crashes);
         }
 
+        Interlocked.Increment(ref _lines);
+        if (line.StartsWith("{\"EventId\":", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _jsonRecords);
+        }
+
+        if (SensitiveValues.FoundIn(line) is { } leaked && _leaked.Count < 20)
+        {
+            _leaked.Enqueue($"{Name}: [{leaked}] {line}");
+        }
+
         _tail.Enqueue(line);
-        while (_tail.Count > 200)
+        while (_tail.Count > 2_000)
         {
             _tail.TryDequeue(out _);
         }

@@ -53,6 +53,8 @@ public sealed class ProcessCluster : IAsyncLifetime
         Upstream = new TcpForwarder(Auth.BaseAddress.Port);
         Upstream.Start();
         await Redis.StartAsync();
+        SensitiveValues.Add("API key", ApiKey);
+        SensitiveValues.Add("Auth.js secret", AuthJsServer.Secret0);
 
         var environment = new Dictionary<string, string>
         {
@@ -69,8 +71,10 @@ public sealed class ProcessCluster : IAsyncLifetime
             // docs/benchmarks.md compares the directories by running these tests with each.
             ["Cluster__GrainDirectory"] = Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_GRAIN_DIRECTORY") ?? "Distributed",
             ["Logging__LogLevel__Default"] = "Warning",
-            ["Logging__LogLevel__SessionCache"] = "Information",
-            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__LogLevel__SessionCache"] = "Debug",
+
+            // Structured, as in production: one JSON record per line.
+            ["Logging__Console__FormatterName"] = "json",
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["DOTNET_gcServer"] = "0",
         };
@@ -160,7 +164,10 @@ public sealed class ProcessCluster : IAsyncLifetime
     /// <summary>A session for <paramref name="userId"/>, minted as Auth.js would: the Cookie header carrying it.</summary>
     internal async Task<string> SignInAsync(string userId)
     {
-        var token = await Auth.MintAsync(new { sub = userId, name = userId, email = $"{userId}@example.test", jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0, maxAge: 3600);
+        var email = $"{userId}@example.test";
+        var token = await Auth.MintAsync(new { sub = userId, name = userId, email, jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0, maxAge: 3600);
+        SensitiveValues.Add("session token", token);
+        SensitiveValues.Add("e-mail", email);
         return "authjs.session-token=" + token;
     }
 
@@ -225,6 +232,14 @@ public sealed class ProcessCluster : IAsyncLifetime
                 .Where(s => s.SiloAddress.Endpoint.Port == node.SiloPort && s.GrainType.Contains("SessionGrain", StringComparison.Ordinal))
                 .Sum(static s => s.ActivationCount)))
             .MaxBy(static n => n.Item2);
+    }
+
+    /// <summary>What the membership table says of <paramref name="node"/>'s latest incarnation.</summary>
+    internal async Task<SiloStatus> MembershipStatusAsync(ClusterNode node)
+    {
+        var management = _clients[0].Services.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        var hosts = await management.GetDetailedHosts(onlyActive: false);
+        return hosts.Where(h => h.SiloAddress.Endpoint.Port == node.SiloPort).MaxBy(static h => h.SiloAddress.Generation)?.Status ?? SiloStatus.None;
     }
 
     private async Task<ISessionCache> StartClientAsync(bool nearCache)

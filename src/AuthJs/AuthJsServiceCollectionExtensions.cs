@@ -57,8 +57,8 @@ public static class AuthJsServiceCollectionExtensions
         services.TryAddSingleton(static sp => new SessionCacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<AuthJsKeyRing>();
         services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp)));
-        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp)));
-        services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), SessionCacheClock.Get(sp), Logger<ProxySessionSource>(sp)));
+        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
+        services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), SessionCacheClock.Get(sp), Logger<ProxySessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
         services.TryAddSingleton<SessionResolver>();
         services.TryAddSingleton<ISessionResolver>(static sp => sp.GetRequiredService<SessionResolver>());
         services.TryAddKeyedSingleton<ISessionResolver>(DirectResolverKey, static (sp, _) => sp.GetRequiredService<SessionResolver>());

@@ -6,8 +6,9 @@ namespace SessionCache.Grains;
 /// <summary>
 /// The cluster's recent history for the dashboard and the command-line client: every process
 /// reports its totals each second, and this grain turns consecutive reports into per-second
-/// counts. The first report of a process (or of a restarted one, whose totals went down) only
-/// sets its baseline, so a re-activated stats grain shows no spike of everything ever counted.
+/// counts. The first report of a process (or of a restarted one, a new instance whose totals
+/// start again from zero) only sets its baseline, so a re-activated stats grain shows no spike of
+/// everything ever counted, and a restart no negative counts.
 /// </summary>
 internal sealed class ClusterStatsGrain : Grain, IClusterStatsGrain
 {
@@ -27,7 +28,7 @@ internal sealed class ClusterStatsGrain : Grain, IClusterStatsGrain
         var now = NowSecond;
         var second = Math.Abs(report.Second - now) <= 10 ? report.Second : now;
         var bucket = BucketFor(second);
-        if (_processes.TryGetValue(report.Process, out var previous) && report.Lookups >= previous.Lookups
+        if (_processes.TryGetValue(report.Process, out var previous) && report.Instance == previous.Instance
             && report.LatencyBuckets.Length == previous.LatencyBuckets.Length)
         {
             bucket.Lookups += report.Lookups - previous.Lookups;

@@ -170,12 +170,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         return revoked;
     }
 
-    public async Task RevokeAsync(SessionCredential credential, string? userIdHint)
+    public async Task<string?> RevokeAsync(SessionCredential credential, bool resolve)
     {
         var now = _clock.GetUtcNow();
-        var userId = Cached?.Result.UserId ?? userIdHint;
+        var held = Cached?.Result.Status == SessionLookupStatus.Session;
+        var userId = held ? Cached!.Result.UserId : null;
         var validUntil = Cached is { } cached ? ValidUntil(cached.Result, now) : now + _options.MaxCacheAge;
-        if (userId is null)
+        if (userId is null && resolve)
         {
             // Learn whose session this is; without that the revocation could not outlive this grain.
             var result = await _resolver.LookupAsync(credential.ToRequest());
@@ -185,6 +186,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             }
 
             userId = result.UserId;
+            held = result.Status == SessionLookupStatus.Session;
             validUntil = ValidUntil(result, now);
         }
 
@@ -199,8 +201,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [Key]));
         }
 
-        _metrics.Invalidated(wholeUser: false);
+        // One sign-out is tried under every cookie name; it counts where the session was.
+        if (held)
+        {
+            _metrics.Invalidated(wholeUser: false);
+        }
+
         DeactivateOnIdle();
+        return held ? userId : null;
     }
 
     public Task ForgetAsync()

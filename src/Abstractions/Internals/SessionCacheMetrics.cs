@@ -49,7 +49,7 @@ internal sealed class SessionCacheMetrics : IDisposable
         _meter.CreateObservableCounter("sessioncache.upstream.calls", () => _counts.Sum(UpstreamCalls), "{call}",
             "Resolutions sent to the Auth.js server (proxy mode) or the session database (database strategy).");
         _meter.CreateObservableCounter("sessioncache.upstream.errors", () => _counts.Sum(UpstreamErrors), "{call}",
-            "Upstream resolutions that failed: timeouts, refused connections, 5xx and 429 answers, database errors.");
+            "Resolutions that failed because of the upstream: timeouts, refused connections, 5xx and 429 answers, database errors, an open circuit.");
         _meter.CreateObservableCounter("sessioncache.invalidations", () => new[]
         {
             new Measurement<long>(_counts.Sum(UserInvalidations), new KeyValuePair<string, object?>("sessioncache.scope", "user")),
@@ -92,16 +92,11 @@ internal sealed class SessionCacheMetrics : IDisposable
     /// <summary>A session grain answered from its cache (<paramref name="resolved"/> false) or resolved.</summary>
     public void GrainAnswered(bool resolved) => _counts.Increment(_counts.Row(), resolved ? Misses : GrainHits);
 
-    /// <summary>A resolution went to the Auth.js server or the database.</summary>
-    public void UpstreamCalled(bool failed)
-    {
-        var row = _counts.Row();
-        _counts.Increment(row, UpstreamCalls);
-        if (failed)
-        {
-            _counts.Increment(row, UpstreamErrors);
-        }
-    }
+    /// <summary>A resolution was sent to the Auth.js server or the database (retries included in one).</summary>
+    public void UpstreamCalled() => _counts.Increment(_counts.Row(), UpstreamCalls);
+
+    /// <summary>A resolution failed because of the Auth.js server or the database, sent or refused by an open circuit.</summary>
+    public void UpstreamFailed() => _counts.Increment(_counts.Row(), UpstreamErrors);
 
     /// <summary>A grain on this silo carried out a sign-out of a user or of one session.</summary>
     public void Invalidated(bool wholeUser) => _counts.Increment(_counts.Row(), wholeUser ? UserInvalidations : SessionInvalidations);

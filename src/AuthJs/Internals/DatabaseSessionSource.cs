@@ -21,9 +21,11 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
     private readonly string _selectSql;
     private readonly string _deleteSql;
     private readonly string _extendSql;
+    private readonly SessionCacheMetrics? _metrics;
 
-    public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger)
+    public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger, SessionCacheMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options.Database;
         _time = time;
         _logger = logger;
@@ -64,12 +66,14 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
             return SessionLookupResult.NoSession;
         }
 
+        _metrics?.UpstreamCalled();
         try
         {
             return await LookupAsync(token, cancellationToken);
         }
         catch (Exception exception) when (exception is NpgsqlException or TimeoutException && !cancellationToken.IsCancellationRequested)
         {
+            _metrics?.UpstreamFailed();
             var retryable = exception is not NpgsqlException npgsql || npgsql.IsTransient;
 
             // Only the type and SQL state: a server message's detail can quote row values.

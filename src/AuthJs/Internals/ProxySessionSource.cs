@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -26,9 +27,11 @@ internal sealed partial class ProxySessionSource : ISessionSource
     private readonly string[] _cookieNames;
     private readonly string[] _userIdPath;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly SessionCacheMetrics? _metrics;
 
-    public ProxySessionSource(SessionCacheOptions options, IHttpClientFactory httpClients, TimeProvider time, ILogger<ProxySessionSource> logger)
+    public ProxySessionSource(SessionCacheOptions options, IHttpClientFactory httpClients, TimeProvider time, ILogger<ProxySessionSource> logger, SessionCacheMetrics? metrics = null)
     {
+        _metrics = metrics;
         _httpClients = httpClients;
         _logger = logger;
         _options = options.Proxy;
@@ -75,12 +78,31 @@ internal sealed partial class ProxySessionSource : ISessionSource
             return SessionLookupResult.NoSession;
         }
 
+        // Counted here, where it is known whether a request left (an open circuit sends none).
+        var sent = new StrongBox<bool>();
+        var result = await AskAsync(cookieHeader, sent, cancellationToken);
+        if (sent.Value)
+        {
+            _metrics?.UpstreamCalled();
+        }
+
+        if (result.Status == SessionLookupStatus.UpstreamError)
+        {
+            _metrics?.UpstreamFailed();
+        }
+
+        return result;
+    }
+
+    private async ValueTask<SessionLookupResult> AskAsync(string cookieHeader, StrongBox<bool> sent, CancellationToken cancellationToken)
+    {
         HttpResponseMessage response;
         try
         {
             response = await _pipeline.ExecuteAsync(
                 static async (state, token) =>
                 {
+                    state.Sent.Value = true;
                     using var message = new HttpRequestMessage(HttpMethod.Get, state.Self._sessionEndpoint);
                     message.Headers.TryAddWithoutValidation("Cookie", state.Cookie);
                     message.Headers.Accept.ParseAdd("application/json");
@@ -92,7 +114,7 @@ internal sealed partial class ProxySessionSource : ISessionSource
                     var client = state.Self._httpClients.CreateClient(HttpClientName);
                     return await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, token);
                 },
-                (Self: this, Cookie: cookieHeader),
+                (Self: this, Cookie: cookieHeader, Sent: sent),
                 cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

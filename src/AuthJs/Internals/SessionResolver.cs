@@ -26,12 +26,6 @@ internal sealed partial class SessionResolver(IServiceProvider services, IOption
         _ => null,
     });
 
-    // Proxy mode and the database strategy leave the process for every resolution: those are
-    // the upstream calls the dashboard counts.
-    private readonly SessionCacheMetrics? _metrics = options.Value is { Mode: SessionResolutionMode.Proxy } or { Strategy: SessionStrategy.Database }
-        ? services.GetService<SessionCacheMetrics>()
-        : null;
-
     public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -54,14 +48,7 @@ internal sealed partial class SessionResolver(IServiceProvider services, IOption
             return ValueTask.FromResult(SessionLookupResult.Invalid("cookie header too large"));
         }
 
-        return _metrics is null ? source.ResolveAsync(request, cancellationToken) : CountedAsync(source, request, _metrics, cancellationToken);
-    }
-
-    private static async ValueTask<SessionLookupResult> CountedAsync(ISessionSource source, SessionRequest request, SessionCacheMetrics metrics, CancellationToken cancellationToken)
-    {
-        var result = await source.ResolveAsync(request, cancellationToken);
-        metrics.UpstreamCalled(failed: result.Status == SessionLookupStatus.UpstreamError);
-        return result;
+        return source.ResolveAsync(request, cancellationToken);
     }
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Debug, Message = "Cookie header of {Length} bytes exceeds the limit of {Limit}; treated as invalid")]

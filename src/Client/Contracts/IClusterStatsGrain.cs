@@ -17,7 +17,11 @@ internal interface IClusterStatsGrain : IGrainWithIntegerKey
     Task<ClusterStats> GetAsync(int seconds);
 }
 
-/// <summary>One process' totals since it started, as of <see cref="Second"/> (Unix seconds).</summary>
+/// <summary>
+/// One process' totals since it started, as of <see cref="Second"/> (Unix seconds).
+/// <see cref="Instance"/> changes when the process restarts (perhaps on the same address), and
+/// with it the totals start again from zero.
+/// </summary>
 [GenerateSerializer, Immutable]
 internal sealed record ProcessReport(
     [property: Id(0)] string Process,
@@ -32,7 +36,8 @@ internal sealed record ProcessReport(
     [property: Id(9)] long UserInvalidations,
     [property: Id(10)] long SessionInvalidations,
     [property: Id(11)] long LiveSessions,
-    [property: Id(12)] long[] LatencyBuckets);
+    [property: Id(12)] long[] LatencyBuckets,
+    [property: Id(13)] Guid Instance);
 
 /// <summary>What happened across the cluster in one second.</summary>
 [GenerateSerializer, Immutable]

@@ -15,12 +15,13 @@ internal interface ISessionGrain : IGrainWithStringKey
     Task<CachedLookup> LookupAsync(SessionCredential credential);
 
     /// <summary>
-    /// Signs this session out: learns its user (resolving if needed) and records the revocation
-    /// with the user's grain. <paramref name="userIdHint"/> saves the resolution when the caller
-    /// knows the user (the database adapter's sign-out payload does).
+    /// Signs this session out: learns its user (from the cached answer, or by resolving it when
+    /// <paramref name="resolve"/> is set) and records the revocation with the user's grain; a
+    /// credential that is no session here only has its copies dropped from every near cache.
     /// </summary>
+    /// <returns>The user the session belonged to, or <see langword="null"/> when the credential is no session of a user here.</returns>
     [ResponseTimeout(Timeouts.SignOut)]
-    Task RevokeAsync(SessionCredential credential, string? userIdHint);
+    Task<string?> RevokeAsync(SessionCredential credential, bool resolve);
 
     /// <summary>
     /// Drops the cached answer and deactivates. Interleaves, because the user's grain calls it while

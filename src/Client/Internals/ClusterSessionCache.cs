@@ -32,6 +32,10 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     private static readonly TimeSpan SignOutMargin = TimeSpan.FromSeconds(10);
     private readonly TimeSpan _signOutAttemptTimeout;
 
+    // The cookie names a token to sign out is tried under, likeliest first: a renamed cookie
+    // (configured for a reason), then Auth.js v5's, then NextAuth.js v4's.
+    private readonly string[] _signOutNames;
+
     // A lookup keeps trying a failed silo's session this long: failure detection as tuned declares
     // a dead silo dead in about 6 s, and a session answered within 10 s of a crash is the target.
     private const long LookupRetryWindowMs = 8_000;
@@ -51,6 +55,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _near = near;
         _nearEnabled = options.Value.NearCache.Enabled;
         _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
+        _signOutNames = [.. keys.CookieNames.OrderBy(static name => SessionKeys.StandardCookieNames.Contains(name) ? SignOutRank(name) : 0)];
         _clock = clock;
         _metrics = metrics;
         _logger = logger;
@@ -117,17 +122,27 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         }
 
         // The token alone does not say which cookie name carried it, and the name is part of the
-        // key (it is the JWT salt); revoke it under each name a request could have used.
-        var revocations = _keys.CookieNames.Select(name =>
+        // key (it is the JWT salt); revoke it under each name a request could have used. Under
+        // the likeliest names first, one at a time, resolving, until a grain finds the session;
+        // under the remaining names only what is cached is revoked, so that a sign-out asks
+        // Auth.js or the database no more often than the token's name requires.
+        Task<string?> RevokeUnder(string name, bool resolve)
         {
             var credential = new SessionCredential([new(name, sessionToken)], null);
             var canonical = string.Concat(name, "=", sessionToken, "\n");
-            return RetryTransientAsync(() => _grains.GetGrain<ISessionGrain>(SessionKeys.HashOf(canonical)).RevokeAsync(credential, null), cancellationToken);
-        });
+            return RetryTransientAsync(() => _grains.GetGrain<ISessionGrain>(SessionKeys.HashOf(canonical)).RevokeAsync(credential, resolve), cancellationToken);
+        }
 
         try
         {
-            await Task.WhenAll(revocations);
+            string? userId = null;
+            var tried = 0;
+            while (userId is null && tried < _signOutNames.Length)
+            {
+                userId = await RevokeUnder(_signOutNames[tried++], resolve: true);
+            }
+
+            await Task.WhenAll(_signOutNames.Skip(tried).Select(name => RevokeUnder(name, resolve: false)));
         }
         catch (SessionRevocationException exception)
         {
@@ -140,14 +155,20 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     /// another one): sign-outs are idempotent, and a caller should not see a failure the cluster
     /// recovers from in seconds. Gives up after <see cref="SignOutAttempts"/> tries or on cancellation.
     /// </summary>
-    private async Task RetryTransientAsync(Func<Task> signOut, CancellationToken cancellationToken)
+    private async Task RetryTransientAsync(Func<Task> signOut, CancellationToken cancellationToken) =>
+        await RetryTransientAsync(async () =>
+        {
+            await signOut();
+            return true;
+        }, cancellationToken);
+
+    private async Task<T> RetryTransientAsync<T>(Func<Task<T>> signOut, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await signOut().WaitAsync(_signOutAttemptTimeout, cancellationToken);
-                return;
+                return await signOut().WaitAsync(_signOutAttemptTimeout, cancellationToken);
             }
             catch (Exception exception) when (attempt < SignOutAttempts && IsTransient(exception) && !cancellationToken.IsCancellationRequested)
             {
@@ -156,6 +177,14 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             }
         }
     }
+
+    private static int SignOutRank(string name) => name switch
+    {
+        "authjs.session-token" => 1,
+        "__Secure-authjs.session-token" => 2,
+        "next-auth.session-token" => 3,
+        _ => 4,
+    };
 
     private static bool IsTransient(Exception exception) =>
         exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException

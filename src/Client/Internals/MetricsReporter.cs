@@ -33,6 +33,9 @@ internal sealed partial class MetricsReporter(
     // drive session expiry with a fake clock.
     private static readonly TimeProvider Clock = TimeProvider.System;
 
+    // Tells the stats grain that totals restarted from zero, even on the same address.
+    private readonly Guid _instance = Guid.NewGuid();
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
@@ -48,7 +51,7 @@ internal sealed partial class MetricsReporter(
                     identity.Process, identity.Silo, second,
                     totals.Lookups, totals.NearHits, totals.GrainHits, totals.Misses,
                     totals.UpstreamCalls, totals.UpstreamErrors, totals.UserInvalidations, totals.SessionInvalidations,
-                    totals.LiveSessions, totals.LatencyBuckets));
+                    totals.LiveSessions, totals.LatencyBuckets, _instance));
                 failures = 0;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

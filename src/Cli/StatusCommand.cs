@@ -182,7 +182,7 @@ internal sealed record StatusDocument(
             .Select(static p => new ProcessStatus(p.Process, p.Silo, p.LastSecond, p.Lookups, p.Hits, p.Misses, p.UpstreamCalls, p.UpstreamErrors, p.Invalidations, p.LiveSessions))
             .ToList();
         return new StatusDocument(
-            DateTimeOffset.UtcNow,
+            TimeProvider.System.GetUtcNow(),
             silos,
             recent.Count == 0 ? 0 : Math.Round(recent.Sum(static s => s.Lookups) / (double)recent.Count, 2),
             hits + misses == 0 ? null : Math.Round(hits / (double)(hits + misses), 4),

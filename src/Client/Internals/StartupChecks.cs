@@ -58,7 +58,7 @@ internal sealed partial class RedisStartupCheck(IOptions<SessionCacheClusterOpti
         redis.AbortOnConnectFail = true;
         redis.ConnectTimeout = 3000;
         redis.ConnectRetry = 1;
-        var deadline = DateTime.UtcNow + cluster.StartupTimeout;
+        var started = TimeProvider.System.GetTimestamp();
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -69,7 +69,7 @@ internal sealed partial class RedisStartupCheck(IOptions<SessionCacheClusterOpti
             }
             catch (Exception exception) when (exception is RedisException or TimeoutException)
             {
-                if (DateTime.UtcNow >= deadline || cancellationToken.IsCancellationRequested)
+                if (TimeProvider.System.GetElapsedTime(started) >= cluster.StartupTimeout || cancellationToken.IsCancellationRequested)
                 {
                     throw new SessionCacheStartupException(
                         $"Cannot reach Redis at {where} (Cluster:ConnectionString) within {cluster.StartupTimeout.TotalSeconds:0} s: " +

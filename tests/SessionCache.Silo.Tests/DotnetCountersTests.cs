@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 using Xunit.Abstractions;
@@ -26,10 +24,15 @@ public sealed class DotnetCountersTests(ITestOutputHelper output)
     [Fact]
     public async Task AnEventPipeSessionLikeDotnetCountersReadsTheSilosLookupsAndLatency()
     {
-        var port = FreePort();
-        using var silo = StartSilo(port);
+        var port = TestSilo.FreePort();
+        using var silo = TestSilo.StartProcess(port, new Dictionary<string, string>
+        {
+            ["DOTNET_EnableDiagnostics"] = "1",
+            ["SessionCache__Mode"] = "Local",
+            ["AUTH_SECRET"] = Secret,
+        });
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
-        await WaitForReadyAsync(http, silo.Process);
+        await silo.WaitReadyAsync(http);
 
         // Lookups before the session starts: an observable counter's value is its total since start.
         const int before = 5;
@@ -128,83 +131,5 @@ public sealed class DotnetCountersTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task WaitForReadyAsync(HttpClient http, Process silo)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        while (true)
-        {
-            Assert.False(silo.HasExited, "the silo exited while starting");
-            try
-            {
-                using var response = await http.GetAsync("health/ready", timeout.Token);
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-
-            await Task.Delay(200, timeout.Token);
-        }
-    }
-
-    private static RunningSilo StartSilo(int port)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SessionCache.Silo.dll"));
-        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
-        foreach (var key in start.Environment.Keys.Where(static k => k.StartsWith("SessionCache__", StringComparison.Ordinal)
-            || k.StartsWith("Cluster__", StringComparison.Ordinal) || k.StartsWith("AUTH_SECRET", StringComparison.Ordinal)
-            || k.StartsWith("OTEL_", StringComparison.Ordinal)).ToList())
-        {
-            start.Environment.Remove(key);
-        }
-
-        start.Environment["DOTNET_EnableDiagnostics"] = "1";
-        start.Environment["SessionCache__Mode"] = "Local";
-        start.Environment["AUTH_SECRET"] = Secret;
-        start.Environment["Cluster__SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
-        start.Environment["Cluster__GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture);
-        start.Environment["Cluster__ClusterId"] = "counters-" + Guid.NewGuid().ToString("N");
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += static (_, _) => { };
-        process.ErrorDataReceived += static (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return new RunningSilo(process);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private sealed record MetricEvent(string Name, string? Meter, string? Instrument, string? Tags, string? Rate, string? Value, string? Count);
-
-    /// <summary>Kills the silo when the test ends, however it ends.</summary>
-    private sealed class RunningSilo(Process process) : IDisposable
-    {
-        public Process Process => process;
-
-        public void Dispose()
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-            }
-
-            process.Dispose();
-        }
-    }
 }

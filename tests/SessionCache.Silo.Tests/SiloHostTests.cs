@@ -1,12 +1,6 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using SessionCache.Hosting;
 
 namespace SessionCache.Silo.Tests;
 
@@ -66,31 +60,9 @@ public sealed class SiloHostTests
         Assert.Contains("colour", error.Message, StringComparison.Ordinal);
     }
 
-    private static async Task<WebApplication> StartAsync(Dictionary<string, string?> settings)
-    {
-        settings.TryAdd("Cluster:SiloPort", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
-        settings.TryAdd("Cluster:GatewayPort", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture));
-        settings["Cluster:ClusterId"] = "test-" + Guid.NewGuid().ToString("N");
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.AddSessionCacheSilo();
-        var app = builder.Build();
-        app.MapSessionCacheEndpoints();
-        try
-        {
-            await app.StartAsync();
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
+    private static Task<WebApplication> StartAsync(Dictionary<string, string?> settings) => TestSilo.StartInProcessAsync(settings);
 
-        return app;
-    }
-
-    private static Uri Address(WebApplication app) =>
-        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First() + "/");
+    private static Uri Address(WebApplication app) => TestSilo.Address(app);
 
     private static async Task<string> WaitForHealthyAsync(HttpClient http)
     {
@@ -106,12 +78,5 @@ public sealed class SiloHostTests
 
             await Task.Delay(100, timeout.Token);
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 
 namespace SessionCache.Silo.Tests;
 
@@ -33,7 +32,7 @@ public sealed class StartupTests
     [Fact]
     public async Task ASiloWhoseRedisDoesNotAnswerSaysWhereItLookedAndExitsWithCode3()
     {
-        var closed = ClosedPort();
+        var closed = TestSilo.FreePort();
         var run = await RunSiloAsync(
             "SessionCache__Mode=Local", "AUTH_SECRET=" + Secret, "Cluster__Membership=Redis",
             $"Cluster__ConnectionString=127.0.0.1:{closed},password=hunter2-redis", "Cluster__StartupTimeout=00:00:06");
@@ -50,7 +49,7 @@ public sealed class StartupTests
     [Fact]
     public async Task ASiloWhoseSessionDatabaseDoesNotAnswerExitsWithCode3()
     {
-        var closed = ClosedPort();
+        var closed = TestSilo.FreePort();
         var run = await RunSiloAsync(
             "SessionCache__Mode=Local", "SessionCache__Strategy=Database",
             $"SessionCache__ConnectionString=Host=127.0.0.1;Port={closed};Username=authjs;Password=hunter2-pg;Database=authjs;Timeout=3");
@@ -79,92 +78,23 @@ public sealed class StartupTests
     {
         var database = Environment.GetEnvironmentVariable("SESSIONCACHE_TEST_PG")
             ?? throw new InvalidOperationException("SESSIONCACHE_TEST_PG is not set: run the tests through scripts/test.sh, which starts PostgreSQL.");
-        var port = ClosedPort();
-        using var silo = StartSilo(
-            $"--urls=http://127.0.0.1:{port}",
-            "SessionCache__Mode=Local", "SessionCache__Strategy=Database", "SessionCache__ConnectionString=" + database);
+        var port = TestSilo.FreePort();
+        using var silo = TestSilo.StartProcess(port, Settings("SessionCache__Mode=Local", "SessionCache__Strategy=Database", "SessionCache__ConnectionString=" + database));
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
 
-        var ready = await PollAsync(http, "health/ready", silo);
+        var ready = await silo.WaitReadyAsync(http);
         using var live = await http.GetAsync(new Uri("health/live", UriKind.Relative));
 
         Assert.Contains("active cluster member", ready, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
     }
 
-    private static async Task<string> PollAsync(HttpClient http, string path, RunningSilo silo)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        while (true)
-        {
-            Assert.False(silo.HasExited, "the silo exited while starting");
-            try
-            {
-                using var response = await http.GetAsync(new Uri(path, UriKind.Relative), timeout.Token);
-                if (response.StatusCode == HttpStatusCode.OK)
-                {
-                    return await response.Content.ReadAsStringAsync(timeout.Token);
-                }
-            }
-            catch (HttpRequestException)
-            {
-                // Not listening yet.
-            }
-
-            await Task.Delay(200, timeout.Token);
-        }
-    }
-
-    private static RunningSilo StartSilo(params string[] settings)
-    {
-        var process = Process.Start(SiloStartInfo(settings))!;
-        process.OutputDataReceived += static (_, _) => { };
-        process.ErrorDataReceived += static (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return new RunningSilo(process);
-    }
-
-    private static ProcessStartInfo SiloStartInfo(string[] settings)
-    {
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SessionCache.Silo.dll"));
-
-        // Nothing from the test runner's environment decides the outcome, and no two runs share ports.
-        foreach (var key in start.Environment.Keys.Where(static k => k.StartsWith("SessionCache__", StringComparison.Ordinal)
-            || k.StartsWith("Cluster__", StringComparison.Ordinal) || k.StartsWith("AUTH_SECRET", StringComparison.Ordinal)).ToList())
-        {
-            start.Environment.Remove(key);
-        }
-
-        start.Environment["Cluster__SiloPort"] = ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        start.Environment["Cluster__GatewayPort"] = ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        start.Environment["Cluster__ClusterId"] = "startup-" + Guid.NewGuid().ToString("N");
-        var urls = "--urls=http://127.0.0.1:0";
-        foreach (var setting in settings)
-        {
-            if (setting.StartsWith("--urls=", StringComparison.Ordinal))
-            {
-                urls = setting;
-                continue;
-            }
-
-            var equals = setting.IndexOf('=', StringComparison.Ordinal);
-            start.Environment[setting[..equals]] = setting[(equals + 1)..];
-        }
-
-        start.ArgumentList.Add(urls);
-        return start;
-    }
+    private static Dictionary<string, string> Settings(params string[] settings) =>
+        settings.Select(static setting => setting.Split('=', 2)).ToDictionary(static pair => pair[0], static pair => pair[1]);
 
     private static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunSiloAsync(params string[] settings)
     {
-        using var process = Process.Start(SiloStartInfo(settings))!;
+        using var process = Process.Start(TestSilo.ProcessStartInfo(TestSilo.FreePort(), Settings(settings)))!;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
@@ -179,30 +109,5 @@ public sealed class StartupTests
         }
 
         return (process.ExitCode, await output, await error);
-    }
-
-    /// <summary>A port nothing listens on (it was free a moment ago).</summary>
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>Kills the silo when the test ends, however it ends.</summary>
-    private sealed class RunningSilo(Process process) : IDisposable
-    {
-        public bool HasExited => process.HasExited;
-
-        public void Dispose()
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit();
-            }
-
-            process.Dispose();
-        }
     }
 }

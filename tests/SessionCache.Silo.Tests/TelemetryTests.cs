@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -12,7 +10,6 @@ using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 using SessionCache.AuthJs;
 using SessionCache.Client;
-using SessionCache.Hosting;
 
 namespace SessionCache.Silo.Tests;
 
@@ -105,36 +102,11 @@ public sealed class TelemetryTests
 
     private static bool Contains(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
 
-    private static async Task<WebApplication> StartSiloAsync(Dictionary<string, string?> settings)
+    private static Task<WebApplication> StartSiloAsync(Dictionary<string, string?> settings)
     {
         settings["AUTH_SECRET"] = Secret;
         settings["SessionCache:Mode"] = "Local";
-        settings["Cluster:SiloPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        settings["Cluster:GatewayPort"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        settings["Cluster:ClusterId"] = "telemetry-" + Guid.NewGuid().ToString("N");
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.AddSessionCacheSilo();
-        var app = builder.Build();
-        app.MapSessionCacheEndpoints();
-        try
-        {
-            await app.StartAsync();
-        }
-        catch
-        {
-            await app.DisposeAsync();
-            throw;
-        }
-
-        return app;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        return TestSilo.StartInProcessAsync(settings);
     }
 
     /// <summary>The OTLP/HTTP metrics endpoint of a collector: keeps every body posted to <c>/v1/metrics</c>.</summary>

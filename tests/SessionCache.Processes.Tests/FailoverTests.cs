@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SessionCache.AuthJs;
 using SessionCache.Processes.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -15,11 +14,11 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
     [Fact]
     public async Task A_killed_silos_sessions_come_back_on_the_survivors_resolved_once_each_and_its_return_resolves_nothing()
     {
-        var sessions = await SignInManyAsync(150);
+        var sessions = await cluster.SignInManyAsync("failover", 150);
 
         // Every session cached in a grain somewhere, through the client without a near cache
         // (waiting out a circuit breaker an earlier test's upstream faults may have left open).
-        await Eventually.TrueAsync(async () => (await SweepAsync(sessions)).All(static o => o == FrontOutcome.Session), "every session to be cached");
+        await Eventually.TrueAsync(async () => (await cluster.SweepAsync(sessions)).All(static o => o == FrontOutcome.Session), "every session to be cached");
         await cluster.ResetUpstreamCallsAsync();
 
         await using var load = new Load(cluster, sessions);
@@ -38,7 +37,7 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
             await Eventually.TrueAsync(
                 async () =>
                 {
-                    var outcomes = await SweepAsync(sessions);
+                    var outcomes = await cluster.SweepAsync(sessions);
                     Assert.DoesNotContain(FrontOutcome.NoSession, outcomes);
                     recoveredAfter = killedAt.Elapsed;
                     last = string.Join(", ", outcomes.GroupBy(static o => o).Select(static g => $"{g.Key}={g.Count()}"));
@@ -66,7 +65,7 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
         // The silo comes back under load: joining moves no session, so nothing is resolved again.
         await cluster.RestartAsync(victim);
         var joined = await cluster.UpstreamCallsAsync();
-        Assert.All(await SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
+        Assert.All(await cluster.SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
         var afterJoin = await cluster.UpstreamCallsAsync();
         var report = await load.StopAsync();
         output.WriteLine($"silo restarted: {afterJoin.Count - afterKill.Count} resolutions while it joined and after; load: {report}");
@@ -76,20 +75,4 @@ public sealed class FailoverTests(ProcessCluster cluster, ITestOutputHelper outp
         Assert.Equal(0, load.WronglyRefused);
         Assert.Equal(0, cluster.UnhandledExceptions);
     }
-
-    private async Task<List<(string User, string Cookie)>> SignInManyAsync(int count)
-    {
-        var run = Guid.NewGuid().ToString("N")[..6];
-        var sessions = new List<(string, string)>();
-        foreach (var i in Enumerable.Range(0, count))
-        {
-            var user = $"failover-{run}-{i}";
-            sessions.Add((user, await cluster.SignInAsync(user)));
-        }
-
-        return sessions;
-    }
-
-    private async Task<FrontOutcome[]> SweepAsync(IReadOnlyList<(string User, string Cookie)> sessions) =>
-        await Task.WhenAll(sessions.Select(async s => ProcessCluster.ToOutcome(await cluster.GrainClient.LookupAsync(SessionRequest.FromCookieHeader(s.Cookie)))));
 }

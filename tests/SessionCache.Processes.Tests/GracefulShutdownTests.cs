@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using SessionCache.AuthJs;
 using SessionCache.Processes.Tests.Infrastructure;
 using Xunit.Abstractions;
 
@@ -20,14 +19,9 @@ public sealed class GracefulShutdownTests(ProcessCluster cluster, ITestOutputHel
     [Fact]
     public async Task A_silo_sent_SIGTERM_leaves_cleanly_under_load_without_a_failed_lookup()
     {
-        var run = Guid.NewGuid().ToString("N")[..6];
-        var sessions = new List<(string User, string Cookie)>();
-        foreach (var i in Enumerable.Range(0, 120))
-        {
-            sessions.Add(($"sigterm-{run}-{i}", await cluster.SignInAsync($"sigterm-{run}-{i}")));
-        }
+        var sessions = await cluster.SignInManyAsync("sigterm", 120);
 
-        await Eventually.TrueAsync(async () => (await SweepAsync(sessions)).All(static o => o == FrontOutcome.Session), "every session to be cached");
+        await Eventually.TrueAsync(async () => (await cluster.SweepAsync(sessions)).All(static o => o == FrontOutcome.Session), "every session to be cached");
         await using var load = new Load(cluster, sessions);
         await Eventually.TrueAsync(() => Task.FromResult(load.Served > 2_000), "the load to get going");
 
@@ -43,7 +37,7 @@ public sealed class GracefulShutdownTests(ProcessCluster cluster, ITestOutputHel
 
         // Its sessions are served by the others, and the load carries on.
         var servedBefore = load.Served;
-        Assert.All(await SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
+        Assert.All(await cluster.SweepAsync(sessions), static o => Assert.Equal(FrontOutcome.Session, o));
         await Eventually.TrueAsync(() => Task.FromResult(load.Served > servedBefore + 2_000), "the load to go on after the silo left");
         var report = await load.StopAsync();
         output.WriteLine($"{victim.Name} (holding {held} session grains) exited {exitCode} {stoppedAfter.TotalSeconds:0.0} s after SIGTERM, membership status {status}; load: {report}");
@@ -54,7 +48,4 @@ public sealed class GracefulShutdownTests(ProcessCluster cluster, ITestOutputHel
         Assert.Equal(0, load.WronglyRefused);
         Assert.Equal(0, cluster.UnhandledExceptions);
     }
-
-    private async Task<FrontOutcome[]> SweepAsync(IReadOnlyList<(string User, string Cookie)> sessions) =>
-        await Task.WhenAll(sessions.Select(async s => ProcessCluster.ToOutcome(await cluster.GrainClient.LookupAsync(SessionRequest.FromCookieHeader(s.Cookie)))));
 }

@@ -171,6 +171,24 @@ public sealed class ProcessCluster : IAsyncLifetime
         return "authjs.session-token=" + token;
     }
 
+    /// <summary><paramref name="count"/> users signed in, one session each, named after <paramref name="prefix"/> and this run.</summary>
+    internal async Task<List<(string User, string Cookie)>> SignInManyAsync(string prefix, int count)
+    {
+        var run = Guid.NewGuid().ToString("N")[..6];
+        var sessions = new List<(string, string)>();
+        foreach (var i in Enumerable.Range(0, count))
+        {
+            var user = $"{prefix}-{run}-{i}";
+            sessions.Add((user, await SignInAsync(user)));
+        }
+
+        return sessions;
+    }
+
+    /// <summary>Every session looked up once through the client without a near cache: what the grains answer now.</summary>
+    internal async Task<FrontOutcome[]> SweepAsync(IReadOnlyList<(string User, string Cookie)> sessions) =>
+        await Task.WhenAll(sessions.Select(async s => ToOutcome(await GrainClient.LookupAsync(SessionRequest.FromCookieHeader(s.Cookie)))));
+
     internal async Task<UpstreamCalls> UpstreamCallsAsync()
     {
         var body = (await Auth.Http.GetFromJsonAsync<JsonObject>("calls/switch"))!;

@@ -23,8 +23,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
 
-echo "==> installing the sample Auth.js app's packages (samples/authjs-app)"
-(cd samples/authjs-app && npm ci --no-audit --no-fund --loglevel=error)
+# Installed once, and again only when the lock file changes (npm ci would empty node_modules
+# under anything else using the app meanwhile).
+if [ ! -f samples/authjs-app/node_modules/.package-lock.json ] \
+    || [ samples/authjs-app/package-lock.json -nt samples/authjs-app/node_modules/.package-lock.json ]; then
+  echo "==> installing the sample Auth.js app's packages (samples/authjs-app)"
+  (cd samples/authjs-app && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 if [ "${SESSIONCACHE_RUN_NO_BUILD:-}" != "1" ]; then
   echo "==> building the silo and the command-line client ($configuration; log: $state/build.log)"

@@ -17,8 +17,9 @@ if [ -n "$(echo "${need[@]:-}" | tr -d ' ')" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need[*]} >/dev/null
 fi
 
-echo "==> installing the pinned Auth.js packages"
+echo "==> installing the pinned Auth.js packages (the tests' fixtures and the sample app)"
 (cd tests/authjs && npm ci --no-audit --no-fund --loglevel=error)
+(cd samples/authjs-app && npm ci --no-audit --no-fund --loglevel=error)
 
 # A throwaway PostgreSQL cluster on loopback, owned by the postgres user (it refuses to run as root).
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"

@@ -2,7 +2,6 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
@@ -37,7 +36,7 @@ public sealed class ComposeFileTests
     private static readonly string[] FrameworkPrefixes = ["ASPNETCORE_", "DOTNET_", "AUTH_SECRET"];
     private static readonly string[] FrameworkSections = ["Logging"];
 
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = Repository.Root;
     private static readonly Lazy<Task<JsonElement>> Config = new(LoadConfigAsync);
 
     [Fact]
@@ -672,23 +671,5 @@ public sealed class ComposeFileTests
         var first = reader.ReadLine() ?? string.Empty;
         var interpreter = first.StartsWith("#!", StringComparison.Ordinal) ? first[2..].Trim().Split(' ')[0] : null;
         return interpreter is not null && Path.GetFileName(interpreter).StartsWith("python", StringComparison.Ordinal) && File.Exists(interpreter) ? interpreter : null;
-    }
-
-    private static string FindRoot([CallerFilePath] string sourceFile = "")
-    {
-        // Next to the binaries in a normal build; from this file's compile-time path when the
-        // binaries were built elsewhere (dotnet test --artifacts-path /tmp/...).
-        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) })
-        {
-            for (var directory = string.IsNullOrEmpty(start) ? null : new DirectoryInfo(start); directory is not null; directory = directory.Parent)
-            {
-                if (File.Exists(Path.Combine(directory.FullName, "Cluster.sln")))
-                {
-                    return directory.FullName;
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"Cluster.sln not found above {AppContext.BaseDirectory} or {sourceFile}.");
     }
 }

@@ -22,7 +22,7 @@ public sealed class ClusterStatsTests(MetricsCluster cluster)
         // Every earlier count reported (labels up to `quiet`), then one more report from everyone,
         // with nothing new in it: from here on, every count in labels after `quiet` is this test's.
         var quiet = await WaitUntilEverythingIsReportedAsync();
-        await WaitForAsync(async () => (await Stats.GetAsync(10)).Processes.All(p => p.LastSecond > quiet), "every process reported once more");
+        await Eventually.TrueAsync(async () => (await Stats.GetAsync(10)).Processes.All(p => p.LastSecond > quiet), "every process reported once more");
 
         var liveBefore = cluster.SiloServices.Select(static sp => sp.GetRequiredService<SessionCacheMetrics>().Totals().LiveSessions).ToList();
         var cookie = MetricsCluster.CookieOf(MetricsCluster.NewToken("stats-lookups"));
@@ -40,7 +40,7 @@ public sealed class ClusterStatsTests(MetricsCluster cluster)
         // Within a few seconds, the window shows exactly these lookups (the labels after the quiet one).
         IEnumerable<SecondStats> Mine(ClusterStats stats) => stats.Seconds.Where(s => s.Second > quiet);
         ClusterStats stats = null!;
-        await WaitForAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             stats = await Stats.GetAsync(10);
             return Mine(stats).Sum(static s => s.Lookups) == n + m && Mine(stats).Sum(static s => s.Hits + s.Misses) == n + m;
@@ -83,7 +83,7 @@ public sealed class ClusterStatsTests(MetricsCluster cluster)
         var silos = cluster.SiloServices.Select(static sp => sp.GetRequiredService<Client.Internals.MetricsProcessIdentity>().Silo!).ToList();
         Assert.Equal(silos.Order(StringComparer.Ordinal), stats.Silos.Select(static s => s.Silo));
         var holding = Assert.Single(Enumerable.Range(0, silos.Count), i => LiveNow(i) == liveBefore[i] + 1);
-        await WaitForAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             stats = await Stats.GetAsync(10);
             return stats.Silos.Single(s => s.Silo == silos[holding]).LiveSessions == LiveNow(holding);
@@ -112,7 +112,7 @@ public sealed class ClusterStatsTests(MetricsCluster cluster)
     private async Task<long> WaitUntilEverythingIsReportedAsync()
     {
         long quiet = 0;
-        await WaitForAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             var stats = await Stats.GetAsync(10);
             foreach (var (name, services) in cluster.Processes)
@@ -134,20 +134,6 @@ public sealed class ClusterStatsTests(MetricsCluster cluster)
     }
 
     private long LiveNow(int silo) => cluster.SiloServices[silo].GetRequiredService<SessionCacheMetrics>().Totals().LiveSessions;
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what, int timeoutSeconds = 20)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeoutSeconds} s waiting for: {what}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
 }
 
 /// <summary>The stats grain's arithmetic, without a cluster: reports in, per-second counts and percentiles out.</summary>

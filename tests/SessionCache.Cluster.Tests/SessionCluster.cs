@@ -224,6 +224,20 @@ public static class Eventually
             await Task.Delay(50);
         }
     }
+
+    public static async Task TrueAsync(Func<Task<bool>> condition, string what, int timeoutSeconds = 30)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"Timed out after {timeoutSeconds} s waiting for: {what}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
 }
 
 /// <summary>JSON helpers.</summary>

@@ -55,7 +55,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _near = near;
         _nearEnabled = options.Value.NearCache.Enabled;
         _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
-        _signOutNames = [.. keys.CookieNames.OrderBy(static name => SessionKeys.StandardCookieNames.Contains(name) ? SignOutRank(name) : 0)];
+        _signOutNames = [.. keys.CookieNames.OrderBy(SignOutRank)];
         _clock = clock;
         _metrics = metrics;
         _logger = logger;
@@ -183,7 +183,8 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         "authjs.session-token" => 1,
         "__Secure-authjs.session-token" => 2,
         "next-auth.session-token" => 3,
-        _ => 4,
+        "__Secure-next-auth.session-token" => 4,
+        _ => 0,
     };
 
     private static bool IsTransient(Exception exception) =>

@@ -43,6 +43,12 @@ public sealed class LoggingTests(ProcessCluster cluster, ITestOutputHelper outpu
         await cluster.LookUpEverywhereAsync(unlucky);
         await cluster.UpstreamFaultAsync(null);
 
+        // Those failures may have opened the proxy's circuit breaker; the sign-outs below resolve
+        // through Auth.js, so wait until it answers on every path again.
+        await Eventually.TrueAsync(
+            async () => (await cluster.LookUpEverywhereAsync(unlucky)).All(static a => a.Outcome == FrontOutcome.Session),
+            "Auth.js to be reachable again on every path");
+
         // Sign-outs, as Auth.js' events.signOut sends them: the JWT's payload (with its e-mail),
         // a database session's row, and the plain forms.
         var signOuts = new object[]

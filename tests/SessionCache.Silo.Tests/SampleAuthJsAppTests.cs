@@ -11,6 +11,7 @@ namespace SessionCache.Silo.Tests;
 /// in by an e-mail link), resolved by a silo in database mode, and every sign-out posted by
 /// <c>events.signOut</c> to the silo's invalidation endpoint.
 /// </summary>
+[Collection(InProcessSilos.Name)]
 public sealed partial class SampleAuthJsAppTests
 {
     private const string ApiKey = "sample-app-test-api-key";

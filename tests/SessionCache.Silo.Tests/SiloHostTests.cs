@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 namespace SessionCache.Silo.Tests;
 
 /// <summary>The silo host as the README starts it: real Kestrel on loopback, a real Orleans silo.</summary>
+[Collection(InProcessSilos.Name)]
 public sealed class SiloHostTests
 {
     [Fact]

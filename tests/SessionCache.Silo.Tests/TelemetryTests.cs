@@ -18,6 +18,7 @@ namespace SessionCache.Silo.Tests;
 /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> setting and tuned by the other standard <c>OTEL_*</c> ones,
 /// received here by a minimal OTLP/HTTP collector on loopback.
 /// </summary>
+[Collection(InProcessSilos.Name)]
 public sealed class TelemetryTests
 {
     private const string Secret = "telemetry-test-secret-0123456789abcdef";

@@ -166,3 +166,14 @@ internal sealed class RunningSilo(Process process) : IDisposable
         Process.Dispose();
     }
 }
+
+/// <summary>
+/// Tests that host silos in this process run one at a time: OpenTelemetry listens to every meter
+/// named <c>SessionCache</c> in the process and keeps the first of two same-named instruments, so a
+/// telemetry test could export another host's instruments instead of its own.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class InProcessSilos
+{
+    public const string Name = "Silos in this process";
+}

@@ -21,6 +21,7 @@ public interface ISessionCache : ISessionResolver
     /// <param name="cancellationToken">Stops waiting; the sign-out may still complete.</param>
     /// <returns>A task that completes once every process has forgotten the user's sessions.</returns>
     /// <exception cref="ArgumentException"><paramref name="userId"/> is empty or longer than <see cref="SessionCacheLimits.MaxUserIdLength"/>.</exception>
+    /// <exception cref="SessionUnavailableException">The sign-out could not be completed (the cluster or its grain storage is unreachable); call again.</exception>
     ValueTask InvalidateUserAsync(string userId, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -32,6 +33,6 @@ public interface ISessionCache : ISessionResolver
     /// <param name="cancellationToken">Stops waiting; the sign-out may still complete.</param>
     /// <returns>A task that completes once every process has forgotten the session.</returns>
     /// <exception cref="ArgumentException"><paramref name="sessionToken"/> is empty or longer than <see cref="SessionCacheLimits.MaxTokenLength"/>.</exception>
-    /// <exception cref="SessionUnavailableException">The session had to be resolved to learn its user, and the upstream failed.</exception>
+    /// <exception cref="SessionUnavailableException">The sign-out could not be completed: the session had to be resolved to learn its user and the upstream failed, or the cluster or its grain storage is unreachable; call again.</exception>
     ValueTask InvalidateSessionAsync(string sessionToken, CancellationToken cancellationToken = default);
 }

@@ -128,8 +128,10 @@ public static partial class SessionCacheEndpoints
             }
             catch (SessionUnavailableException exception)
             {
+                // Not made durable, so not reported as done: the caller (events.signOut) retries.
                 LogInvalidateFailed(logger, exception.Message);
-                return Results.Json(new { error = "session_unavailable", message = "The session could not be resolved to sign it out; nothing was lost, try again." }, statusCode: StatusCodes.Status503ServiceUnavailable);
+                context.Response.Headers.RetryAfter = "1";
+                return Results.Json(new { error = "session_unavailable", message = exception.Message }, statusCode: StatusCodes.Status503ServiceUnavailable);
             }
 
             return Results.Json(new { invalidated = new { users = userIds.Count, sessions = tokens.Count } });

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Orleans.Storage;
 using SessionCache.AuthJs;
 using SessionCache.AuthJs.Internals;
 using SessionCache.Contracts;
@@ -55,7 +56,7 @@ internal sealed partial class UserGrain(
 
         if (changed)
         {
-            await state.WriteStateAsync();
+            await WriteAsync();
         }
 
         return admitted;
@@ -74,7 +75,7 @@ internal sealed partial class UserGrain(
         }
 
         // Durable first: once this returns, the revocation survives whatever happens next.
-        await state.WriteStateAsync();
+        await WriteAsync();
 
         // The hub's publish is what the guarantee rests on: it returns once every process has
         // heard, or could no longer serve. Session grains that hear it ask this grain again before
@@ -98,8 +99,27 @@ internal sealed partial class UserGrain(
         Prune(now);
         var firstSeen = state.State.Sessions.TryGetValue(sessionKey, out var known) ? known.FirstSeen : now;
         state.State.Sessions[sessionKey] = new UserSession(firstSeen, Later(validUntil, now + RevocationRetention), Revoked: true);
-        await state.WriteStateAsync();
+        await WriteAsync();
         await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [sessionKey]));
+    }
+
+    /// <summary>
+    /// Writes the record. A failure leaves the change in memory, which only ever refuses more (a
+    /// revocation the caller will retry), and reaches the caller as the one exception type every
+    /// client can read.
+    /// </summary>
+    private async Task WriteAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception exception) when (exception is not InconsistentStateException)
+        {
+            var failure = ExceptionNames.Chain(exception);
+            LogWriteFailed(logger, failure);
+            throw new GrainStorageUnavailableException($"The user's record could not be written to grain storage ({failure})");
+        }
     }
 
     // Token issue times have whole seconds: compare at that precision, so that a sign-in in the
@@ -124,6 +144,9 @@ internal sealed partial class UserGrain(
 
     [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Some of a signed-out user's session grains could not be told to forget ({Exception}); they ask again before serving")]
     private static partial void LogForgetFailed(ILogger logger, string exception);
+
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "A user's record could not be written to grain storage ({Exception}); the sign-out or sign-in waiting on it fails and is retried")]
+    private static partial void LogWriteFailed(ILogger logger, string exception);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "User signed out: {SessionCount} cached sessions dropped cluster-wide")]
     private static partial void LogUserRevoked(ILogger logger, int sessionCount);

@@ -133,27 +133,22 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             return RetryTransientAsync(() => _grains.GetGrain<ISessionGrain>(SessionKeys.HashOf(canonical)).RevokeAsync(credential, resolve), cancellationToken);
         }
 
-        try
+        string? userId = null;
+        var tried = 0;
+        while (userId is null && tried < _signOutNames.Length)
         {
-            string? userId = null;
-            var tried = 0;
-            while (userId is null && tried < _signOutNames.Length)
-            {
-                userId = await RevokeUnder(_signOutNames[tried++], resolve: true);
-            }
+            userId = await RevokeUnder(_signOutNames[tried++], resolve: true);
+        }
 
-            await Task.WhenAll(_signOutNames.Skip(tried).Select(name => RevokeUnder(name, resolve: false)));
-        }
-        catch (SessionRevocationException exception)
-        {
-            throw new SessionUnavailableException(SessionLookupResult.UpstreamFailure(exception.Message, retryable: true));
-        }
+        await Task.WhenAll(_signOutNames.Skip(tried).Select(name => RevokeUnder(name, resolve: false)));
     }
 
     /// <summary>
     /// Runs a sign-out again when the cluster lost the silo it was sent to (the grain comes back on
     /// another one): sign-outs are idempotent, and a caller should not see a failure the cluster
     /// recovers from in seconds. Gives up after <see cref="SignOutAttempts"/> tries or on cancellation.
+    /// Whatever else fails (grain storage unreachable, the session's upstream down, the cluster gone)
+    /// becomes the one documented <see cref="SessionUnavailableException"/>: the caller tries again.
     /// </summary>
     private async Task RetryTransientAsync(Func<Task> signOut, CancellationToken cancellationToken) =>
         await RetryTransientAsync(async () =>
@@ -174,6 +169,21 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             {
                 LogSignOutRetried(_logger, exception.GetType().Name, attempt);
                 await Task.Delay(TimeSpan.FromMilliseconds(250 * attempt), cancellationToken);
+            }
+            catch (Exception exception) when (exception is SessionRevocationException or GrainStorageUnavailableException)
+            {
+                // Our own messages: they say what failed and hold no user id or token.
+                LogSignOutFailed(_logger, attempt, exception.Message);
+                throw new SessionUnavailableException(exception.Message + "; sign-outs are idempotent, try again.", isRetryable: true);
+            }
+            catch (Exception exception) when (exception is not ArgumentException && !(exception is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                var failure = ExceptionNames.Chain(exception);
+                LogSignOutFailed(_logger, attempt, failure);
+                throw new SessionUnavailableException(
+                    $"The sign-out could not be completed ({failure}); sign-outs are idempotent, try again.",
+                    isRetryable: true,
+                    exception);
             }
         }
     }
@@ -238,6 +248,9 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Sign-out attempt {Attempt} failed in the cluster ({Exception}); retrying")]
     private static partial void LogSignOutRetried(ILogger logger, string exception, int attempt);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Sign-out failed in the cluster after {Attempts} attempt(s): {Reason}")]
+    private static partial void LogSignOutFailed(ILogger logger, int attempts, string reason);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "Signed out user {UserHash} across the cluster")]
     private static partial void LogUserInvalidated(ILogger logger, string userHash);

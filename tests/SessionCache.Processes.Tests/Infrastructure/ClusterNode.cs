@@ -16,8 +16,8 @@ internal sealed class ClusterNode : IAsyncDisposable
     private readonly string _assembly;
     private readonly IReadOnlyDictionary<string, string> _environment;
     private readonly ConcurrentQueue<string> _tail = new();
+    private readonly ConcurrentQueue<string> _crashes = new();
     private Process? _process;
-    private int _crashes;
 
     public ClusterNode(string name, string project, string assemblyName, IReadOnlyDictionary<string, string> environment)
     {
@@ -54,8 +54,8 @@ internal sealed class ClusterNode : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
-    /// <summary>"Unhandled exception" reports in this process' output, over every run.</summary>
-    public int UnhandledExceptions => Volatile.Read(ref _crashes);
+    /// <summary>The output lines that reported an unhandled exception, over every run, oldest first.</summary>
+    public IReadOnlyCollection<string> UnhandledExceptions => _crashes;
 
     public string Tail => string.Join('\n', _tail.TakeLast(200));
 
@@ -194,7 +194,8 @@ internal sealed class ClusterNode : IAsyncDisposable
 
         if (line.Contains("Unhandled exception", StringComparison.OrdinalIgnoreCase))
         {
-            Interlocked.Increment(ref _crashes);
+            // Logs are one JSON record per line, so the line carries the exception and its stack.
+            _crashes.Enqueue($"{Name}: {(line.Length > 4_000 ? line[..4_000] + "..." : line)}");
         }
 
         Interlocked.Increment(ref _lines);

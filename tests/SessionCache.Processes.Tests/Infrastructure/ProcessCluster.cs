@@ -117,8 +117,23 @@ public sealed class ProcessCluster : IAsyncLifetime
         await Auth.DisposeAsync();
     }
 
-    /// <summary>Unhandled exceptions reported by any cluster process so far.</summary>
-    internal int UnhandledExceptions => Nodes.Sum(static n => n.UnhandledExceptions);
+    /// <summary>
+    /// Where each process' unhandled-exception reports stand now: a test takes the mark when it
+    /// starts and checks <see cref="UnhandledExceptionsSince"/> at its end, so that one test's
+    /// exception fails that test alone, with the report in its message.
+    /// </summary>
+    internal int[] UnhandledExceptionMark() => [.. Nodes.Select(static n => n.UnhandledExceptions.Count)];
+
+    /// <summary>The unhandled-exception reports printed by any cluster process since <paramref name="mark"/>.</summary>
+    internal IReadOnlyList<string> UnhandledExceptionsSince(int[] mark) =>
+        [.. Nodes.SelectMany((node, index) => node.UnhandledExceptions.Skip(mark[index]))];
+
+    /// <summary>Fails with the reports when any cluster process printed an unhandled exception since <paramref name="mark"/>.</summary>
+    internal void AssertNoUnhandledExceptionsSince(int[] mark)
+    {
+        var reports = UnhandledExceptionsSince(mark);
+        Assert.True(reports.Count == 0, $"{reports.Count} unhandled exception(s) in the cluster's processes:\n{string.Join("\n", reports)}");
+    }
 
     /// <summary>Starts <paramref name="node"/> again after a kill, and waits until it is an active member.</summary>
     internal async Task RestartAsync(ClusterNode node)

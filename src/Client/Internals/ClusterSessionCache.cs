@@ -225,7 +225,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // The cluster, not the session, is unavailable: that is never "no session".
-                LogClusterCallFailed(_logger, hash[..12], exception.GetType().Name, exception.Message);
+                LogClusterCallFailed(_logger, hash[..12], ExceptionNames.Chain(exception));
                 _metrics.LookupCompleted(started, nearHit: false);
                 return SessionLookupResult.UpstreamFailure("session cache cluster unavailable: " + exception.GetType().Name, retryable: true);
             }
@@ -240,8 +240,10 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         return reply.Result;
     }
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Session lookup {SessionHash} failed in the cluster: {Exception}: {Reason}")]
-    private static partial void LogClusterCallFailed(ILogger logger, string sessionHash, string exception, string reason);
+    // By type only: a failure inside the session grain (its user grain's, say) can carry a message
+    // that names the user.
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "Session lookup {SessionHash} failed in the cluster: {Exception}")]
+    private static partial void LogClusterCallFailed(ILogger logger, string sessionHash, string exception);
 
     [LoggerMessage(EventId = 3104, Level = LogLevel.Debug, Message = "Session lookup {SessionHash} attempt {Attempt} failed in the cluster ({Exception}); retrying")]
     private static partial void LogLookupRetried(ILogger logger, string sessionHash, string exception, int attempt);

@@ -110,7 +110,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var validUntil = ValidUntil(result, now);
         var epoch = _notices.Epoch;
         if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
-            && !await GrainFactory.GetGrain<IUserGrain>(userId).AdmitAsync(Key, result.IssuedAt, existedAt, validUntil))
+            && !await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).AdmitAsync(Key, result.IssuedAt, existedAt, validUntil))
         {
             LogRefusedRevoked(_logger, Key[..12]);
             result = SessionLookupResult.Revoked("the user or the session was signed out");
@@ -148,7 +148,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var epoch = _notices.Epoch;
         var now = _clock.GetUtcNow();
         var result = cached.Result;
-        if (await GrainFactory.GetGrain<IUserGrain>(result.UserId!).AdmitAsync(Key, result.IssuedAt, _existedAt, ValidUntil(result, now)))
+        if (await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(result.UserId!)).AdmitAsync(Key, result.IssuedAt, _existedAt, ValidUntil(result, now)))
         {
             _admittedEpoch = epoch;
             return Cached ?? cached;
@@ -193,7 +193,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         Cached = null;
         if (userId is not null)
         {
-            await GrainFactory.GetGrain<IUserGrain>(userId).RevokeSessionAsync(Key, validUntil);
+            await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).RevokeSessionAsync(Key, validUntil);
         }
         else
         {

@@ -62,7 +62,7 @@ internal sealed partial class UserGrain(
         return admitted;
     }
 
-    public async Task RevokeAsync()
+    public async Task RevokeAsync(string userId)
     {
         var now = _clock.GetUtcNow();
         Prune(now);
@@ -88,7 +88,7 @@ internal sealed partial class UserGrain(
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
+        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(userId, keys));
         metrics.Invalidated(wholeUser: true);
         LogUserRevoked(logger, keys.Length);
     }

@@ -90,6 +90,12 @@ internal sealed class SessionKeys
     /// <summary>The canonical credential of a bare token, for each cookie name it could have come under.</summary>
     public IEnumerable<string> CanonicalFormsOfToken(string token) => _names.Select(name => name + "=" + token + "\n");
 
+    /// <summary>
+    /// The key of a user's grain. Grain ids appear in Orleans' own log lines, its dashboard and the
+    /// grain storage's keys, and a user id can be an e-mail address: they see only this hash.
+    /// </summary>
+    public static string UserKeyOf(string userId) => HashOf("user\n" + userId);
+
     public static string HashOf(string canonical)
     {
         var length = Encoding.UTF8.GetMaxByteCount(canonical.Length);

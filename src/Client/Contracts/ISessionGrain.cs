@@ -31,7 +31,10 @@ internal interface ISessionGrain : IGrainWithStringKey
     Task ForgetAsync();
 }
 
-/// <summary>One user, keyed by user id: the user's sessions and the user's revocations, in grain storage.</summary>
+/// <summary>
+/// One user, keyed by <see cref="SessionCache.AuthJs.Internals.SessionKeys.UserKeyOf"/> of the user id: the user's sessions and
+/// the user's revocations, in grain storage.
+/// </summary>
 internal interface IUserGrain : IGrainWithStringKey
 {
     /// <summary>
@@ -44,8 +47,9 @@ internal interface IUserGrain : IGrainWithStringKey
     Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil);
 
     /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
+    /// <param name="userId">The user id this grain's key was made from: the near caches know sessions by it.</param>
     [ResponseTimeout(Timeouts.SignOut)]
-    Task RevokeAsync();
+    Task RevokeAsync(string userId);
 
     /// <summary>Signs one session of the user out.</summary>
     [ResponseTimeout(Timeouts.SignOut)]

@@ -109,8 +109,9 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
         }
 
-        await RetryTransientAsync(() => _grains.GetGrain<IUserGrain>(userId).RevokeAsync(), cancellationToken);
-        LogUserInvalidated(_logger, SessionKeys.HashOf(userId)[..12]);
+        var userKey = SessionKeys.UserKeyOf(userId);
+        await RetryTransientAsync(() => _grains.GetGrain<IUserGrain>(userKey).RevokeAsync(userId), cancellationToken);
+        LogUserInvalidated(_logger, userKey[..12]);
     }
 
     public async ValueTask InvalidateSessionAsync(string sessionToken, CancellationToken cancellationToken = default)

@@ -204,7 +204,7 @@ internal sealed class ClusterNode : IAsyncDisposable
             Interlocked.Increment(ref _jsonRecords);
         }
 
-        if (SensitiveValues.FoundIn(line) is { } leaked && _leaked.Count < 20)
+        if (SensitiveValues.FoundIn(line) is { } leaked && _leaked.Count < 200)
         {
             _leaked.Enqueue($"{Name}: [{leaked}] {line}");
         }

@@ -122,11 +122,21 @@ public sealed class ProcessCluster : IAsyncLifetime
     /// starts and checks <see cref="UnhandledExceptionsSince"/> at its end, so that one test's
     /// exception fails that test alone, with the report in its message.
     /// </summary>
-    internal int[] UnhandledExceptionMark() => [.. Nodes.Select(static n => n.UnhandledExceptions.Count)];
+    internal int[] UnhandledExceptionMark() => Mark(static n => n.UnhandledExceptions);
 
     /// <summary>The unhandled-exception reports printed by any cluster process since <paramref name="mark"/>.</summary>
-    internal IReadOnlyList<string> UnhandledExceptionsSince(int[] mark) =>
-        [.. Nodes.SelectMany((node, index) => node.UnhandledExceptions.Skip(mark[index]))];
+    internal IReadOnlyList<string> UnhandledExceptionsSince(int[] mark) => Since(mark, static n => n.UnhandledExceptions);
+
+    /// <summary>Where each process' lines with a sensitive value stand now (<see cref="SensitiveValues"/>).</summary>
+    internal int[] LeakedLineMark() => Mark(static n => n.LeakedLines);
+
+    /// <summary>Lines with a sensitive value printed by any cluster process since <paramref name="mark"/>.</summary>
+    internal IReadOnlyList<string> LeakedLinesSince(int[] mark) => Since(mark, static n => n.LeakedLines);
+
+    private int[] Mark(Func<ClusterNode, IReadOnlyCollection<string>> lines) => [.. Nodes.Select(node => lines(node).Count)];
+
+    private List<string> Since(int[] mark, Func<ClusterNode, IReadOnlyCollection<string>> lines) =>
+        [.. Nodes.SelectMany((node, index) => lines(node).Skip(mark[index]))];
 
     /// <summary>Fails with the reports when any cluster process printed an unhandled exception since <paramref name="mark"/>.</summary>
     internal void AssertNoUnhandledExceptionsSince(int[] mark)
@@ -183,6 +193,10 @@ public sealed class ProcessCluster : IAsyncLifetime
         var token = await Auth.MintAsync(new { sub = userId, name = userId, email, jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0, maxAge: 3600);
         SensitiveValues.Add("session token", token);
         SensitiveValues.Add("e-mail", email);
+
+        // A user id can be an e-mail address (it is whatever the app's authorize returns), so no
+        // process prints one either: Orleans' own lines name user grains by a hash of it.
+        SensitiveValues.Add("user id", userId);
         return "authjs.session-token=" + token;
     }
 

@@ -3,8 +3,8 @@ using System.Collections.Concurrent;
 namespace SessionCache.Processes.Tests.Infrastructure;
 
 /// <summary>
-/// Values no process may ever write to its output: session tokens, cookies, secrets, API keys and
-/// e-mail addresses. The cluster fixture registers each one as it makes it; every line every node
+/// Values no process may ever write to its output: session tokens, cookies, secrets, API keys,
+/// e-mail addresses and user ids. The cluster fixture registers each one as it makes it; every line every node
 /// prints is checked against all of them.
 /// </summary>
 internal static class SensitiveValues

@@ -65,7 +65,7 @@ public sealed partial class FirstRunTests(ITestOutputHelper output)
         await dashboard.WaitForSelectorAsync("#failed");
         await dashboard.FillAsync("#key", run.ApiKey);
         await dashboard.ClickAsync("#sign-in");
-        await dashboard.WaitForURLAsync("**/dashboard/sessions");
+        await ArrivedAtChartsAsync(dashboard);
         await WaitForAsync(dashboard, "Number(document.querySelector('#live-sessions').dataset.value) === 1");
         await dashboard.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "2-dashboard-idle.png"), FullPage = true });
 
@@ -86,7 +86,7 @@ public sealed partial class FirstRunTests(ITestOutputHelper output)
         await orleans.WaitForSelectorAsync("#session-cache-link");
         await orleans.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "4-orleans-dashboard.png") });
         await orleans.ClickAsync("#session-cache-link");
-        await orleans.WaitForURLAsync("**/dashboard/sessions");
+        await ArrivedAtChartsAsync(orleans);
         load.Cancel();
         var served = await requests;
         Assert.True(served > 0, "the load generator got no session");
@@ -107,6 +107,17 @@ public sealed partial class FirstRunTests(ITestOutputHelper output)
         var silos = JsonNode.Parse(status.StandardOutput)!["silos"]!.AsArray();
         Assert.Single(silos);
         output.WriteLine($"screenshots: {Screenshots}; {served} lookups under load");
+    }
+
+    /// <summary>
+    /// The page navigated to the charts and shows them. Waits for the URL and for what the page
+    /// shows, not for its "load" event: in one run of several, Playwright's wait for "load" after
+    /// the click timed out at 30 s on a page that had arrived (its log: "NetworkIdle" fired).
+    /// </summary>
+    private static async Task ArrivedAtChartsAsync(IPage page)
+    {
+        await page.WaitForURLAsync("**/dashboard/sessions", new() { WaitUntil = WaitUntilState.Commit, Timeout = 60_000 });
+        await page.WaitForSelectorAsync("#lookups-rate", new() { Timeout = 60_000 });
     }
 
     private static async Task WaitForAsync(IPage page, string condition) =>

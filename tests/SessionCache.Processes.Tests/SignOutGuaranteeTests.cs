@@ -51,7 +51,16 @@ public sealed class SignOutGuaranteeTests(ProcessCluster cluster, ITestOutputHel
         {
             // Through a client: the silo holding the user's grain may be the paused one, which the
             // client retries past once the cluster declares it dead.
-            await cluster.Client.InvalidateUserAsync(user);
+            try
+            {
+                await cluster.Client.InvalidateUserAsync(user);
+            }
+            catch (Exception exception)
+            {
+                output.WriteLine($"sign-out with a paused silo failed after {took.Elapsed.TotalSeconds:0.0} s: {exception.GetType().Name}: {exception.Message}");
+                throw;
+            }
+
             took.Stop();
             output.WriteLine($"sign-out with a paused silo confirmed after {took.Elapsed.TotalSeconds:0.0} s (lease {ProcessCluster.Lease.TotalSeconds} s)");
             Assert.True(took.Elapsed < ProcessCluster.Lease + TimeSpan.FromSeconds(20), $"the sign-out took {took.Elapsed}");

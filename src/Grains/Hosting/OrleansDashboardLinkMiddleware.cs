@@ -19,7 +19,7 @@ internal sealed class OrleansDashboardLinkMiddleware(RequestDelegate next)
             a.id = "session-cache-link";
             a.href = "/dashboard/sessions";
             a.textContent = "Session cache charts \u2192";
-            a.style.cssText = "position:fixed;right:1rem;bottom:1rem;z-index:10000;background:#2f6fdf;color:#fff;padding:.55rem 1rem;" +
+            a.style.cssText = "position:fixed;right:1rem;bottom:1rem;z-index:10000;background:#2f6fdf;color:#fff !important;padding:.55rem 1rem;" +
               "border-radius:6px;font:600 14px system-ui,sans-serif;text-decoration:none;box-shadow:0 2px 6px #0004";
             document.body.appendChild(a);
           }

@@ -104,9 +104,9 @@ internal sealed partial class UserGrain(
     }
 
     /// <summary>
-    /// Writes the record. A failure leaves the change in memory, which only ever refuses more (a
-    /// revocation the caller will retry), and reaches the caller as the one exception type every
-    /// client can read.
+    /// Writes the record. A failed write leaves the change in memory: a revocation that refuses
+    /// sessions before it is durable (the caller, told it failed, retries), or a session noted as
+    /// seen. The failure reaches the caller as the one exception type every client can read.
     /// </summary>
     private async Task WriteAsync()
     {

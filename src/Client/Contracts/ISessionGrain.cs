@@ -32,8 +32,8 @@ internal interface ISessionGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// One user, keyed by <see cref="SessionCache.AuthJs.Internals.SessionKeys.UserKeyOf"/> of the user id: the user's sessions and
-/// the user's revocations, in grain storage.
+/// One user, keyed by <see cref="SessionCache.AuthJs.Internals.SessionKeys.UserKeyOf"/> of the
+/// user id: the user's sessions and the user's revocations, in grain storage.
 /// </summary>
 internal interface IUserGrain : IGrainWithStringKey
 {

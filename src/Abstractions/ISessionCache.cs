@@ -35,4 +35,19 @@ public interface ISessionCache : ISessionResolver
     /// <exception cref="ArgumentException"><paramref name="sessionToken"/> is empty or longer than <see cref="SessionCacheLimits.MaxTokenLength"/>.</exception>
     /// <exception cref="SessionUnavailableException">The sign-out could not be completed: the session had to be resolved to learn its user and the upstream failed, or the cluster or its grain storage is unreachable; call again.</exception>
     ValueTask InvalidateSessionAsync(string sessionToken, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether a sign-in of a user has been signed out through the cluster since: the user was
+    /// signed out everywhere after <paramref name="signedInAt"/> (compared in whole seconds), or this
+    /// very sign-in was signed out on its own. Answered by the user's grain and cached in this process
+    /// until a sign-out concerns the user. This is what an Auth.js app's <c>jwt</c> callback asks
+    /// (<c>POST /api/sessions/status</c>) to clear a signed-out cookie.
+    /// </summary>
+    /// <param name="userId">The user id, as Auth.js reports it (<c>token.sub</c>).</param>
+    /// <param name="signedInAt">When the user signed in (the token's <c>auth_time</c>).</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns><see langword="true"/> when the sign-in must no longer be honoured.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userId"/> is empty or longer than <see cref="SessionCacheLimits.MaxUserIdLength"/>.</exception>
+    /// <exception cref="SessionUnavailableException">The cluster could not answer; the caller decides what an unknown answer means.</exception>
+    ValueTask<bool> IsSignedOutAsync(string userId, DateTimeOffset signedInAt, CancellationToken cancellationToken = default);
 }

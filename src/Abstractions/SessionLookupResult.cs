@@ -52,8 +52,19 @@ public sealed record SessionLookupResult
     /// </summary>
     public string? UserId { get; private init; }
 
-    /// <summary>When the session's token was issued (the JWT's <c>iat</c>), where known.</summary>
+    /// <summary>
+    /// When the session's token was last issued (the JWT's <c>iat</c>), where known. Auth.js renews
+    /// it on every re-encode, so it says how old this copy of the session is, not when the user signed in.
+    /// </summary>
     public DateTimeOffset? IssuedAt { get; private init; }
+
+    /// <summary>
+    /// When the user signed in, where the session says so in a form that survives Auth.js'
+    /// re-encodes: the JWT claim <c>SessionCache:Jwt:SignedInAtClaim</c> (default <c>auth_time</c>),
+    /// or the session field <c>SessionCache:Proxy:SignedInAtField</c> in proxy mode. Sign-outs are
+    /// decided by it; <see langword="null"/> when the session does not carry it.
+    /// </summary>
+    public DateTimeOffset? SignedInAt { get; private init; }
 
     /// <summary>
     /// Until when this result may be served without resolving again: the earliest of the
@@ -78,11 +89,12 @@ public sealed record SessionLookupResult
     /// <param name="userId">The user id that groups the user's sessions.</param>
     /// <param name="issuedAt">When the token was issued, where known.</param>
     /// <param name="validUntil">Until when the session may be served.</param>
+    /// <param name="signedInAt">When the user signed in, where the session carries it (see <see cref="SignedInAt"/>).</param>
     /// <returns>The result.</returns>
-    public static SessionLookupResult Found(AuthJsSession session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil)
+    public static SessionLookupResult Found(AuthJsSession session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, DateTimeOffset? signedInAt = null)
     {
         ArgumentNullException.ThrowIfNull(session);
-        return new(SessionLookupStatus.Session) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil };
+        return new(SessionLookupStatus.Session) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, SignedInAt = signedInAt };
     }
 
     /// <summary>The request carries no session.</summary>
@@ -104,8 +116,8 @@ public sealed record SessionLookupResult
     public static SessionLookupResult Revoked(string reason) => new(SessionLookupStatus.Revoked) { Reason = reason };
 
     /// <summary>Rebuilds a result from its parts, as it travels between processes.</summary>
-    internal static SessionLookupResult FromParts(SessionLookupStatus status, AuthJsSession? session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, bool isRetryable, string? reason) =>
-        new(status) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, IsRetryable = isRetryable, Reason = reason };
+    internal static SessionLookupResult FromParts(SessionLookupStatus status, AuthJsSession? session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, bool isRetryable, string? reason, DateTimeOffset? signedInAt) =>
+        new(status) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, IsRetryable = isRetryable, Reason = reason, SignedInAt = signedInAt };
 
     /// <summary>A result for an upstream or database failure.</summary>
     /// <param name="reason">A short, safe explanation.</param>

@@ -108,8 +108,24 @@ public sealed class JwtSessionOptions
     /// </summary>
     public string? CookieName { get; set; }
 
-    /// <summary>Auth.js' <c>session.maxAge</c>: the reported <c>expires</c> is now plus this. Default 30 days.</summary>
+    /// <summary>Auth.js' <c>session.maxAge</c>: the reported <c>expires</c> is now plus this, and so is a re-issued cookie's <c>exp</c>. Default 30 days.</summary>
     public TimeSpan SessionMaxAge { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// Auth.js' <c>session.updateAge</c>: <c>GET /api/auth/session</c> re-issues the session cookie
+    /// (fresh <c>iat</c>, <c>exp</c> and <c>jti</c>) once the presented token is older than this.
+    /// Auth.js re-issues on every request; doing so here would give every poll a new cache key.
+    /// Default 1 day; zero re-issues on every request.
+    /// </summary>
+    public TimeSpan UpdateAge { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// The claim holding the time the user signed in, in Unix seconds, which the app's <c>jwt</c>
+    /// callback stamps at sign-in and Auth.js keeps across re-encodes. Sign-outs compare with it, so
+    /// that a re-encoded copy of a signed-out session stays refused. A token without it falls back to
+    /// <c>iat</c>. Default <c>auth_time</c>, OpenID Connect's name for it.
+    /// </summary>
+    public string SignedInAtClaim { get; set; } = "auth_time";
 }
 
 /// <summary>Settings of the database strategy (<c>SessionCache:Database</c>).</summary>
@@ -132,6 +148,13 @@ public sealed class DatabaseSessionOptions
 
     /// <summary>Whether a read extends a session's expiry as Auth.js' handler does. Default <see langword="true"/>.</summary>
     public bool ExtendSessions { get; set; } = true;
+
+    /// <summary>
+    /// Whether signing a user out through the cluster also deletes the user's rows from the sessions
+    /// table, so that Auth.js refuses them too, sessions the cluster never saw included. A failed
+    /// delete fails the sign-out (retryable). Default <see langword="true"/>.
+    /// </summary>
+    public bool DeleteOnSignOut { get; set; } = true;
 }
 
 /// <summary>Settings of proxy mode (<c>SessionCache:Proxy</c>).</summary>
@@ -167,6 +190,15 @@ public sealed class ProxySessionOptions
     /// </summary>
     public string UserIdField { get; set; } = "user.id";
 
+    /// <summary>
+    /// The dotted path of the session field that holds the time the user signed in (Unix seconds,
+    /// or an ISO 8601 date), which an app's <c>session</c> callback exposes from the token's
+    /// <c>auth_time</c>. Sign-outs compare with it, so that a session Auth.js re-encoded after a
+    /// sign-out stays refused. Default <c>auth_time</c>; a session without it is judged by when the
+    /// cluster first saw it.
+    /// </summary>
+    public string SignedInAtField { get; set; } = "auth_time";
+
     /// <summary>Extra headers sent with every upstream request, e.g. <c>X-Forwarded-Host</c>.</summary>
     public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
@@ -181,6 +213,9 @@ public sealed class ProxySessionOptions
 internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secrets) : IValidateOptions<SessionCacheOptions>
 {
     private const string Prefix = SessionCacheOptions.SectionName + ":";
+
+    // Auth.js' encode writes these anew every time.
+    private static readonly HashSet<string> RenewedClaims = new(StringComparer.Ordinal) { "iat", "exp", "nbf", "jti" };
 
     public ValidateOptionsResult Validate(string? name, SessionCacheOptions options)
     {
@@ -211,6 +246,16 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
                 if (options.Jwt.SessionMaxAge <= TimeSpan.Zero)
                 {
                     failures.Add($"{Prefix}Jwt:{nameof(JwtSessionOptions.SessionMaxAge)} must be positive.");
+                }
+
+                if (options.Jwt.UpdateAge < TimeSpan.Zero || options.Jwt.UpdateAge > options.Jwt.SessionMaxAge)
+                {
+                    failures.Add($"{Prefix}Jwt:{nameof(JwtSessionOptions.UpdateAge)} must be between 00:00:00 and {Prefix}Jwt:{nameof(JwtSessionOptions.SessionMaxAge)} ({options.Jwt.SessionMaxAge}); got {options.Jwt.UpdateAge}.");
+                }
+
+                if (string.IsNullOrWhiteSpace(options.Jwt.SignedInAtClaim) || RenewedClaims.Contains(options.Jwt.SignedInAtClaim))
+                {
+                    failures.Add($"{Prefix}Jwt:{nameof(JwtSessionOptions.SignedInAtClaim)} must name a claim that survives Auth.js' re-encodes, e.g. auth_time; iat, exp, nbf and jti are renewed on every one.");
                 }
 
                 break;
@@ -304,6 +349,11 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
         if (string.IsNullOrWhiteSpace(proxy.UserIdField))
         {
             failures.Add($"{Prefix}Proxy:{nameof(proxy.UserIdField)} must name a session field, e.g. user.id.");
+        }
+
+        if (string.IsNullOrWhiteSpace(proxy.SignedInAtField) || proxy.SignedInAtField == "expires")
+        {
+            failures.Add($"{Prefix}Proxy:{nameof(proxy.SignedInAtField)} must name the session field your session callback fills from the token's auth_time, e.g. auth_time; expires changes on every request.");
         }
 
         if (proxy.MaxResponseBytes < 1024)

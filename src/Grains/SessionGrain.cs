@@ -110,7 +110,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var validUntil = ValidUntil(result, now);
         var epoch = _notices.Epoch;
         if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
-            && !await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).AdmitAsync(Key, result.IssuedAt, existedAt, validUntil))
+            && !await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).AdmitAsync(Key, SessionSignIn.Of(result), existedAt, validUntil))
         {
             LogRefusedRevoked(_logger, Key[..12]);
             result = SessionLookupResult.Revoked("the user or the session was signed out");
@@ -148,7 +148,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var epoch = _notices.Epoch;
         var now = _clock.GetUtcNow();
         var result = cached.Result;
-        if (await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(result.UserId!)).AdmitAsync(Key, result.IssuedAt, _existedAt, ValidUntil(result, now)))
+        if (await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(result.UserId!)).AdmitAsync(Key, SessionSignIn.Of(result), _existedAt, ValidUntil(result, now)))
         {
             _admittedEpoch = epoch;
             return Cached ?? cached;
@@ -175,6 +175,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         var now = _clock.GetUtcNow();
         var held = Cached?.Result.Status == SessionLookupStatus.Session;
         var userId = held ? Cached!.Result.UserId : null;
+        var signedInAt = held ? Cached!.Result.SignedInAt : null;
         var validUntil = Cached is { } cached ? ValidUntil(cached.Result, now) : now + _options.MaxCacheAge;
         if (userId is null && resolve)
         {
@@ -186,6 +187,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             }
 
             userId = result.UserId;
+            signedInAt = result.SignedInAt;
             held = result.Status == SessionLookupStatus.Session;
             validUntil = ValidUntil(result, now);
         }
@@ -193,7 +195,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         Cached = null;
         if (userId is not null)
         {
-            await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).RevokeSessionAsync(Key, validUntil);
+            await GrainFactory.GetGrain<IUserGrain>(SessionKeys.UserKeyOf(userId)).RevokeSessionAsync(Key, validUntil, signedInAt?.ToUnixTimeSeconds());
         }
         else
         {

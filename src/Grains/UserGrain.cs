@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 using SessionCache.AuthJs;
@@ -23,18 +24,29 @@ internal sealed partial class UserGrain(
     // past the expiry the cluster saw, so its own expiry is not a safe bound.
     private static readonly TimeSpan RevocationRetention = TimeSpan.FromDays(30);
 
+    // A signed-out sign-in is refused for this long after it was last presented: Auth.js rolls a
+    // JWT forever while it is used, each copy valid for session.maxAge (30 days by default).
+    private static readonly TimeSpan SignInRetention = TimeSpan.FromDays(400);
+
+    // Sign-ins revoked one by one that a user's record keeps; each needs an authorised sign-out.
+    private const int MaxRevokedSignIns = 1024;
+
     private readonly TimeProvider _clock = SessionCacheClock.Get(services);
 
-    public async Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil)
+    public async Task<bool> AdmitAsync(string sessionKey, SessionSignIn signIn, DateTimeOffset existedAt, DateTimeOffset validUntil)
     {
         var now = _clock.GetUtcNow();
         var changed = Prune(now);
         var sessions = state.State.Sessions;
         var revokedAt = state.State.RevokedAt;
+
+        // A rolled copy of a session signed out on its own: Auth.js re-encoded it under a new key,
+        // but it carries the same sign-in.
+        var revokedSignIn = signIn.Stable is { } stable && state.State.RevokedSignIns.ContainsKey(stable);
         bool admitted;
         if (sessions.TryGetValue(sessionKey, out var known))
         {
-            admitted = !known.Revoked && !IssuedBefore(issuedAt ?? known.FirstSeen, revokedAt);
+            admitted = !known.Revoked && !revokedSignIn && !SignedInBefore(signIn.Effective ?? known.FirstSeen, revokedAt);
             if (admitted && validUntil > known.ValidUntil)
             {
                 sessions[sessionKey] = known with { ValidUntil = validUntil };
@@ -43,14 +55,21 @@ internal sealed partial class UserGrain(
         }
         else
         {
-            // New to this user's record: refused if its token was issued before the revocation, or
+            // New to this user's record: refused if its user signed in before the revocation, or
             // if the resolution that found it had begun before it (the session existed then).
-            admitted = !IssuedBefore(issuedAt, revokedAt) && !(revokedAt is { } revoked && existedAt < revoked);
+            admitted = !revokedSignIn && !SignedInBefore(signIn.Effective, revokedAt) && !(revokedAt is { } revoked && existedAt < revoked);
 
             // A refused session is remembered as revoked: resolved again later, it would look new.
             sessions[sessionKey] = admitted
-                ? new UserSession(existedAt < now ? existedAt : now, validUntil, Revoked: false)
-                : new UserSession(existedAt < now ? existedAt : now, Later(validUntil, now + RevocationRetention), Revoked: true);
+                ? new UserSession(existedAt < now ? existedAt : now, validUntil, Revoked: false, signIn.Stable)
+                : new UserSession(existedAt < now ? existedAt : now, Later(validUntil, now + RevocationRetention), Revoked: true, signIn.Stable);
+            changed = true;
+        }
+
+        if (revokedSignIn)
+        {
+            // Still being presented: keep refusing it for as long again.
+            state.State.RevokedSignIns[signIn.Stable!.Value] = now + SignInRetention;
             changed = true;
         }
 
@@ -60,6 +79,12 @@ internal sealed partial class UserGrain(
         }
 
         return admitted;
+    }
+
+    public Task<UserSignOuts> GetSignOutsAsync()
+    {
+        Prune(_clock.GetUtcNow());
+        return Task.FromResult(new UserSignOuts(state.State.RevokedAt, [.. state.State.RevokedSignIns.Keys]));
     }
 
     public async Task RevokeAsync(string userId)
@@ -76,6 +101,7 @@ internal sealed partial class UserGrain(
 
         // Durable first: once this returns, the revocation survives whatever happens next.
         await WriteAsync();
+        var ended = EndDatabaseSessionsAsync(userId);
 
         // The hub's publish is what the guarantee rests on: it returns once every process has
         // heard, or could no longer serve. Session grains that hear it ask this grain again before
@@ -89,18 +115,74 @@ internal sealed partial class UserGrain(
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(userId, keys));
+
+        // After the cluster refuses the sessions, so that a database failure never leaves them
+        // served; the sign-out fails (and is retried, idempotently) until the rows are gone too.
+        await ended;
         metrics.Invalidated(wholeUser: true);
         LogUserRevoked(logger, keys.Length);
     }
 
-    public async Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil)
+    private async Task EndDatabaseSessionsAsync(string userId)
+    {
+        if (services.GetService<SessionResolver>() is not { } resolver)
+        {
+            return;
+        }
+
+        try
+        {
+            await resolver.EndUserSessionsAsync(userId, CancellationToken.None);
+        }
+        catch (SessionStoreException exception)
+        {
+            throw new SessionRevocationException(exception.Message);
+        }
+    }
+
+    public async Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil, long? signedInAt)
     {
         var now = _clock.GetUtcNow();
         Prune(now);
-        var firstSeen = state.State.Sessions.TryGetValue(sessionKey, out var known) ? known.FirstSeen : now;
-        state.State.Sessions[sessionKey] = new UserSession(firstSeen, Later(validUntil, now + RevocationRetention), Revoked: true);
+        var sessions = state.State.Sessions;
+        var firstSeen = sessions.TryGetValue(sessionKey, out var known) ? known.FirstSeen : now;
+        sessions[sessionKey] = new UserSession(firstSeen, Later(validUntil, now + RevocationRetention), Revoked: true, signedInAt ?? known?.SignedInAt);
+
+        // Every copy of the same sign-in goes with it: the ones already cached under other keys
+        // (Auth.js re-encoded them) and the ones not yet presented.
+        var keys = new List<string> { sessionKey };
+        if ((signedInAt ?? known?.SignedInAt) is { } signIn)
+        {
+            RememberRevokedSignIn(signIn, now);
+            foreach (var (key, session) in sessions.ToArray())
+            {
+                if (session.SignedInAt == signIn && key != sessionKey)
+                {
+                    sessions[key] = session with { Revoked = true, ValidUntil = Later(session.ValidUntil, now + RevocationRetention) };
+                    keys.Add(key);
+                }
+            }
+
+            // Processes that cached this user's sign-out status ask again.
+            keys.Add(SessionKeys.SignOutStatusKeyOf(this.GetPrimaryKeyString()));
+        }
+
         await WriteAsync();
-        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [sessionKey]));
+        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [.. keys]));
+    }
+
+    private void RememberRevokedSignIn(long signedInAt, DateTimeOffset now)
+    {
+        var revoked = state.State.RevokedSignIns;
+        revoked[signedInAt] = now + SignInRetention;
+        if (revoked.Count > MaxRevokedSignIns)
+        {
+            // Bounded: the oldest sign-ins are the likeliest to have expired on their own.
+            foreach (var oldest in revoked.Keys.Order().Take(revoked.Count - MaxRevokedSignIns).ToArray())
+            {
+                revoked.Remove(oldest);
+            }
+        }
     }
 
     /// <summary>
@@ -122,11 +204,11 @@ internal sealed partial class UserGrain(
         }
     }
 
-    // Token issue times have whole seconds: compare at that precision, so that a sign-in in the
-    // same second as the sign-out is not refused.
-    private static bool IssuedBefore(DateTimeOffset? issuedAt, DateTimeOffset? revokedAt) =>
-        issuedAt is { } issued && revokedAt is { } revoked
-        && issued.ToUnixTimeSeconds() < revoked.ToUnixTimeSeconds();
+    // Sign-in and issue times have whole seconds: compare at that precision, so that a sign-in in
+    // the same second as the sign-out is not refused.
+    private static bool SignedInBefore(DateTimeOffset? signedInAt, DateTimeOffset? revokedAt) =>
+        signedInAt is { } signedIn && revokedAt is { } revoked
+        && signedIn.ToUnixTimeSeconds() < revoked.ToUnixTimeSeconds();
 
     private static DateTimeOffset Later(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
@@ -139,7 +221,14 @@ internal sealed partial class UserGrain(
             sessions.Remove(key);
         }
 
-        return expired.Count > 0;
+        var revokedSignIns = state.State.RevokedSignIns;
+        var forgotten = revokedSignIns.Where(s => s.Value <= now).Select(static s => s.Key).ToList();
+        foreach (var signIn in forgotten)
+        {
+            revokedSignIns.Remove(signIn);
+        }
+
+        return expired.Count > 0 || forgotten.Count > 0;
     }
 
     [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "Some of a signed-out user's session grains could not be told to forget ({Exception}); they ask again before serving")]
@@ -163,6 +252,10 @@ internal sealed class UserState
     /// <summary>Session keys seen for the user, live or revoked.</summary>
     [Id(1)]
     public Dictionary<string, UserSession> Sessions { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Sign-ins (Unix seconds of the stable sign-in time) signed out one by one, and until when each is refused.</summary>
+    [Id(2)]
+    public Dictionary<long, DateTimeOffset> RevokedSignIns { get; set; } = [];
 }
 
 /// <summary>One session of a user, by key.</summary>
@@ -170,4 +263,5 @@ internal sealed class UserState
 internal sealed record UserSession(
     [property: Id(0)] DateTimeOffset FirstSeen,
     [property: Id(1)] DateTimeOffset ValidUntil,
-    [property: Id(2)] bool Revoked);
+    [property: Id(2)] bool Revoked,
+    [property: Id(3)] long? SignedInAt = null);

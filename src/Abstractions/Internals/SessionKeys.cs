@@ -96,6 +96,12 @@ internal sealed class SessionKeys
     /// </summary>
     public static string UserKeyOf(string userId) => HashOf("user\n" + userId);
 
+    /// <summary>
+    /// The name a sign-out notice gives a user's cached sign-out status (<paramref name="userKey"/>
+    /// from <see cref="UserKeyOf"/>); no session grain has it.
+    /// </summary>
+    public static string SignOutStatusKeyOf(string userKey) => HashOf("signouts\n" + userKey);
+
     public static string HashOf(string canonical)
     {
         var length = Encoding.UTF8.GetMaxByteCount(canonical.Length);

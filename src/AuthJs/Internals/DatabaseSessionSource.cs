@@ -21,6 +21,7 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
     private readonly string _selectSql;
     private readonly string _deleteSql;
     private readonly string _extendSql;
+    private readonly string _deleteUserSql;
     private readonly SessionCacheMetrics? _metrics;
 
     public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger, SessionCacheMetrics? metrics = null)
@@ -44,6 +45,7 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
             """;
         _deleteSql = $"""DELETE FROM {sessions} WHERE "sessionToken" = $1""";
         _extendSql = $"""UPDATE {sessions} SET expires = $2 WHERE "sessionToken" = $1""";
+        _deleteUserSql = $"""DELETE FROM {sessions} WHERE "userId" = $1""";
 
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         _dataSource = builder.Build();
@@ -107,6 +109,35 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
             // The message, not the connection string: Npgsql's messages do not quote passwords.
             var reason = exception is PostgresException postgres ? postgres.MessageText : exception.Message;
             return $"Cannot reach the session database (SessionCache:ConnectionString): {reason}";
+        }
+    }
+
+    /// <summary>
+    /// Deletes every session row of a user, so that Auth.js refuses them too, including sessions
+    /// the cluster never saw. A user id the column cannot hold (text for an integer column) has no rows.
+    /// </summary>
+    /// <returns>The number of rows deleted.</returns>
+    /// <exception cref="SessionStoreException">The database could not be reached or refused the delete.</exception>
+    public async Task<int> DeleteUserSessionsAsync(string userId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken);
+            await using var delete = new NpgsqlCommand(_deleteUserSql, connection);
+
+            // Untyped: PostgreSQL reads the text as the column's own type (integer for @auth/pg-adapter, text or uuid elsewhere).
+            delete.Parameters.Add(new NpgsqlParameter { Value = userId, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Unknown });
+            return await delete.ExecuteNonQueryAsync(cancellationToken);
+        }
+        catch (PostgresException exception) when (exception.SqlState is PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.NumericValueOutOfRange)
+        {
+            return 0;
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException or SocketException && !cancellationToken.IsCancellationRequested)
+        {
+            var failure = exception.GetType().Name + (exception is PostgresException postgres ? ", SQL state " + postgres.SqlState : string.Empty);
+            LogDeleteFailed(_logger, failure);
+            throw new SessionStoreException($"The user's sessions could not be deleted from the session database ({failure})", exception);
         }
     }
 
@@ -178,4 +209,10 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
 
     [LoggerMessage(EventId = 1102, Level = LogLevel.Debug, Message = "Expired database session deleted")]
     private static partial void LogExpiredSessionDeleted(ILogger logger);
+
+    [LoggerMessage(EventId = 1103, Level = LogLevel.Warning, Message = "A signed-out user's database sessions could not be deleted ({Failure}); the sign-out fails and is retried")]
+    private static partial void LogDeleteFailed(ILogger logger, string failure);
 }
+
+/// <summary>The session database could not do what a sign-out needs; the message names the failure by type, never by data.</summary>
+internal sealed class SessionStoreException(string message, Exception innerException) : Exception(message, innerException);

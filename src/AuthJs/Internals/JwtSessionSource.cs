@@ -28,6 +28,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
     private readonly int _maxCookieHeaderLength;
     private readonly (string Name, bool NextAuthV4)[] _cookies;
     private readonly (string Salt, bool NextAuthV4)[] _bearerSalts;
+    private readonly byte[] _signedInAtClaim;
 
     public JwtSessionSource(SessionCacheOptions options, AuthJsKeyRing keys, TimeProvider time, ILogger<JwtSessionSource> logger)
     {
@@ -36,6 +37,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
         _logger = logger;
         _sessionMaxAge = options.Jwt.SessionMaxAge;
         _maxCookieHeaderLength = options.MaxCookieHeaderLength;
+        _signedInAtClaim = System.Text.Encoding.UTF8.GetBytes(options.Jwt.SignedInAtClaim);
 
         var flavor = options.Jwt.Flavor;
         var v5 = flavor != AuthJsFlavor.NextAuthV4;
@@ -213,6 +215,11 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 return Reject("replicated header claim mismatch");
             }
 
+            if (!TrySignedInAt(claims, iat, now, out var signedInAt, out var signedInFailure))
+            {
+                return Reject(signedInFailure);
+            }
+
             var reportedExpiry = DateTimeOffset.FromUnixTimeMilliseconds(nowMs) + _sessionMaxAge;
             var name = Claim(claims, "name"u8);
             var email = Claim(claims, "email"u8);
@@ -228,8 +235,44 @@ internal sealed partial class JwtSessionSource : ISessionSource
             }
 
             var userId = claims.TryGetProperty("sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;
-            return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil);
+            return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil, signedInAt is { } signedIn ? ToDate(signedIn) : null);
         }
+    }
+
+    /// <summary>
+    /// Reads the sign-in time that sign-outs are decided by. A token without the claim falls back
+    /// to <c>iat</c> (the caller sees <see langword="null"/>). A claim that is not a number, is later
+    /// than the token's own <c>iat</c>, or a sign-in time in the future refuses the token: any of
+    /// them would let a signed-out session look like a later sign-in.
+    /// </summary>
+    private bool TrySignedInAt(JsonElement claims, double? iat, double now, out double? signedInAt, out string failure)
+    {
+        signedInAt = null;
+        failure = string.Empty;
+        if (claims.TryGetProperty(_signedInAtClaim, out var claim) && claim.ValueKind != JsonValueKind.Null)
+        {
+            if (claim.ValueKind != JsonValueKind.Number || !claim.TryGetDouble(out var value) || !double.IsFinite(value) || ToDate(value) is null)
+            {
+                failure = "the sign-in time claim is not a number of seconds";
+                return false;
+            }
+
+            if (iat is { } issued && value > issued + ClockToleranceSeconds)
+            {
+                failure = "the sign-in time claim is later than iat (Unix seconds are expected, not milliseconds)";
+                return false;
+            }
+
+            signedInAt = value;
+        }
+
+        if ((signedInAt ?? iat) is { } effective && effective > now + ClockToleranceSeconds)
+        {
+            failure = "the sign-in time is in the future";
+            return false;
+        }
+
+        return true;
     }
 
     private static string? StringOrNull(JsonElement? value) =>

@@ -26,6 +26,8 @@ internal sealed partial class ProxySessionSource : ISessionSource
     private readonly ProxySessionOptions _options;
     private readonly string[] _cookieNames;
     private readonly string[] _userIdPath;
+    private readonly string[] _signedInAtPath;
+    private readonly TimeProvider _time;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
     private readonly SessionCacheMetrics? _metrics;
 
@@ -39,6 +41,8 @@ internal sealed partial class ProxySessionSource : ISessionSource
         _sessionEndpoint = new Uri(upstream.TrimEnd('/') + "/session");
         _cookieNames = [.. SessionKeys.StandardCookieNames, .. _options.CookieNames];
         _userIdPath = _options.UserIdField.Split('.');
+        _signedInAtPath = _options.SignedInAtField.Split('.');
+        _time = time;
 
         // Outermost the whole lookup's budget, then retries, then the breaker that counts each
         // attempt, then each attempt's own timeout.
@@ -191,8 +195,15 @@ internal sealed partial class ProxySessionSource : ISessionSource
                     // NextAuth.js v4 answers {} without a session.
                     return SessionLookupResult.NoSession;
                 case JsonValueKind.Object:
+                    if (!TrySignedInAt(root, out var signedInAt))
+                    {
+                        // A sign-in time the cluster cannot trust would let a signed-out session look new.
+                        LogUpstreamFailed(_logger, "sign-in time field is not a past time");
+                        return SessionLookupResult.Invalid("the session's sign-in time field is not a time in the past");
+                    }
+
                     var session = AuthJsSession.FromDocument(root, body);
-                    return SessionLookupResult.Found(session, UserId(root), issuedAt: null, validUntil: session.Expires);
+                    return SessionLookupResult.Found(session, UserId(root), issuedAt: null, validUntil: session.Expires, signedInAt);
                 default:
                     LogUpstreamFailed(_logger, "unexpected JSON");
                     return SessionLookupResult.UpstreamFailure("upstream answered JSON that is not a session", retryable: false);
@@ -222,6 +233,47 @@ internal sealed partial class ProxySessionSource : ISessionSource
         }
 
         return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Reads <see cref="ProxySessionOptions.SignedInAtField"/>: Unix seconds or an ISO 8601 date.
+    /// Absent or <c>null</c> is no sign-in time; anything else that is not a time up to now
+    /// (Auth.js' 15 s clock tolerance allowed) is refused.
+    /// </summary>
+    private bool TrySignedInAt(JsonElement root, out DateTimeOffset? signedInAt)
+    {
+        signedInAt = null;
+        var current = root;
+        foreach (var segment in _signedInAtPath)
+        {
+            if (current.ValueKind != JsonValueKind.Object || !current.TryGetProperty(segment, out current))
+            {
+                return true;
+            }
+        }
+
+        DateTimeOffset value;
+        switch (current.ValueKind)
+        {
+            case JsonValueKind.Null:
+                return true;
+            case JsonValueKind.Number when current.TryGetDouble(out var seconds) && seconds is > 0 and < 253_402_300_799d:
+                value = DateTimeOffset.FromUnixTimeMilliseconds((long)(seconds * 1000));
+                break;
+            case JsonValueKind.String when DateTimeOffset.TryParse(current.GetString(), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed):
+                value = parsed;
+                break;
+            default:
+                return false;
+        }
+
+        if (value > _time.GetUtcNow() + TimeSpan.FromSeconds(15))
+        {
+            return false;
+        }
+
+        signedInAt = value;
+        return true;
     }
 
     private string? UserId(JsonElement root)

@@ -26,6 +26,19 @@ internal sealed partial class SessionResolver(IServiceProvider services, IOption
         _ => null,
     });
 
+    /// <summary>
+    /// What a sign-out of a user does beyond the cluster: in local database mode with
+    /// <see cref="DatabaseSessionOptions.DeleteOnSignOut"/>, deletes the user's session rows.
+    /// </summary>
+    /// <exception cref="SessionStoreException">The rows could not be deleted.</exception>
+    public async Task EndUserSessionsAsync(string userId, CancellationToken cancellationToken)
+    {
+        if (options.Value is { Mode: SessionResolutionMode.Local, Strategy: SessionStrategy.Database, Database.DeleteOnSignOut: true })
+        {
+            await services.GetRequiredService<DatabaseSessionSource>().DeleteUserSessionsAsync(userId, cancellationToken);
+        }
+    }
+
     public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

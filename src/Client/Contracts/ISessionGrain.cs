@@ -38,22 +38,28 @@ internal interface ISessionGrain : IGrainWithStringKey
 internal interface IUserGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Registers a resolved session and answers whether it may be served: not if the session was
-    /// revoked, nor if it was issued before the user's revocation, nor if it was already known to
+    /// Registers a resolved session and answers whether it may be served: not if the session or its
+    /// sign-in was revoked, nor if its user signed in before the user's revocation, nor if it was already known to
     /// exist then: <paramref name="existedAt"/> is when the resolution that found it began, so a
     /// resolution that overlapped a sign-out is refused even where the token carries no issue time
     /// (proxy and database modes).
     /// </summary>
-    Task<bool> AdmitAsync(string sessionKey, DateTimeOffset? issuedAt, DateTimeOffset existedAt, DateTimeOffset validUntil);
+    Task<bool> AdmitAsync(string sessionKey, SessionSignIn signIn, DateTimeOffset existedAt, DateTimeOffset validUntil);
+
+    /// <summary>The user's sign-outs, for deciding whether a sign-in is still valid without a session grain.</summary>
+    Task<UserSignOuts> GetSignOutsAsync();
 
     /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
     /// <param name="userId">The user id this grain's key was made from: the near caches know sessions by it.</param>
     [ResponseTimeout(Timeouts.SignOut)]
     Task RevokeAsync(string userId);
 
-    /// <summary>Signs one session of the user out.</summary>
+    /// <summary>
+    /// Signs one session of the user out, and with it every copy of the same sign-in
+    /// (<paramref name="signedInAt"/>, Unix seconds of its stable sign-in time, where known).
+    /// </summary>
     [ResponseTimeout(Timeouts.SignOut)]
-    Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil);
+    Task RevokeSessionAsync(string sessionKey, DateTimeOffset validUntil, long? signedInAt);
 }
 
 /// <summary>

@@ -66,3 +66,24 @@ internal sealed class InvalidationNotice
 /// </param>
 [GenerateSerializer, Immutable]
 internal sealed record SubscriptionAck([property: Id(0)] Guid Incarnation, [property: Id(1)] bool WasSubscribed);
+
+/// <summary>
+/// When a session's user signed in, as a user's grain judges it against sign-outs.
+/// </summary>
+/// <param name="Effective">The sign-in time compared with the user's sign-out: the stable one, else the token's <c>iat</c>.</param>
+/// <param name="Stable">The sign-in time that survives Auth.js' re-encodes (<c>auth_time</c>), in Unix seconds; it names the sign-in.</param>
+[GenerateSerializer, Immutable]
+internal sealed record SessionSignIn([property: Id(0)] DateTimeOffset? Effective, [property: Id(1)] long? Stable)
+{
+    public static SessionSignIn Of(SessionLookupResult result) =>
+        new(result.SignedInAt ?? result.IssuedAt, result.SignedInAt?.ToUnixTimeSeconds());
+}
+
+/// <summary>A user's sign-outs: everywhere at <paramref name="RevokedAt"/>, and single sign-ins by their time.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record UserSignOuts([property: Id(0)] DateTimeOffset? RevokedAt, [property: Id(1)] long[] RevokedSignIns)
+{
+    /// <summary>Whether a sign-in at this time (Unix seconds) has been signed out, at the precision the user's grain compares.</summary>
+    public bool Cover(long signedInAt) =>
+        (RevokedAt is { } revoked && signedInAt < revoked.ToUnixTimeSeconds()) || Array.IndexOf(RevokedSignIns, signedInAt) >= 0;
+}

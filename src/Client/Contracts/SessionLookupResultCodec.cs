@@ -24,6 +24,7 @@ internal struct SessionLookupResultSurrogate
     [Id(9)] public DateTimeOffset? ValidUntil;
     [Id(10)] public bool IsRetryable;
     [Id(11)] public string? Reason;
+    [Id(12)] public DateTimeOffset? SignedInAt;
 }
 
 [RegisterConverter]
@@ -38,7 +39,7 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
             session = new AuthJsSession(json, user, surrogate.Expires);
         }
 
-        return SessionLookupResult.FromParts((SessionLookupStatus)surrogate.Status, session, surrogate.UserId, surrogate.IssuedAt, surrogate.ValidUntil, surrogate.IsRetryable, surrogate.Reason);
+        return SessionLookupResult.FromParts((SessionLookupStatus)surrogate.Status, session, surrogate.UserId, surrogate.IssuedAt, surrogate.ValidUntil, surrogate.IsRetryable, surrogate.Reason, surrogate.SignedInAt);
     }
 
     public SessionLookupResultSurrogate ConvertToSurrogate(in SessionLookupResult value)
@@ -65,6 +66,7 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
             ValidUntil = value.ValidUntil,
             IsRetryable = value.IsRetryable,
             Reason = value.Reason,
+            SignedInAt = value.SignedInAt,
         };
     }
 }

@@ -40,6 +40,12 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     // a dead silo dead in about 6 s, and a session answered within 10 s of a crash is the target.
     private const long LookupRetryWindowMs = 8_000;
 
+    // A user's sign-outs are kept until a notice concerns the user (the near cache's own rule),
+    // and at most this long, so that a process that missed notices while it held its lease converges.
+    private static readonly TimeSpan SignOutStatusLifetime = TimeSpan.FromMinutes(5);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedSignOuts> _signOuts = new(StringComparer.Ordinal);
+    private readonly int _maxSignOutStatuses;
+
     public ClusterSessionCache(
         IGrainFactory grains,
         SessionKeys keys,
@@ -54,6 +60,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _keys = keys;
         _near = near;
         _nearEnabled = options.Value.NearCache.Enabled;
+        _maxSignOutStatuses = options.Value.NearCache.MaxEntries;
         _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
         _signOutNames = [.. keys.CookieNames.OrderBy(SignOutRank)];
         _clock = clock;
@@ -202,6 +209,59 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         exception is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException
         || (exception is OrleansException && exception.InnerException is not null && IsTransient(exception.InnerException));
 
+    public async ValueTask<bool> IsSignedOutAsync(string userId, DateTimeOffset signedInAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        if (userId.Length > SessionCacheLimits.MaxUserIdLength)
+        {
+            throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
+        }
+
+        var userKey = SessionKeys.UserKeyOf(userId);
+        var statusKey = SessionKeys.SignOutStatusKeyOf(userKey);
+        var seconds = signedInAt.ToUnixTimeSeconds();
+        var now = _clock.GetUtcNow();
+        if (_nearEnabled && _signOuts.TryGetValue(userKey, out var cached) && now < cached.Until && _near.IsStillValid(cached.Epoch, statusKey, userId))
+        {
+            return cached.SignOuts.Cover(seconds);
+        }
+
+        var epoch = _near.Epoch;
+        UserSignOuts signOuts;
+        try
+        {
+            signOuts = await _grains.GetGrain<IUserGrain>(userKey).GetSignOutsAsync().WaitAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // By type only, as lookups: the user's grain's own messages can name the user.
+            var failure = ExceptionNames.Chain(exception);
+            LogClusterCallFailed(_logger, userKey[..12], failure);
+            throw new SessionUnavailableException($"The user's sign-outs could not be read from the cluster ({failure}); try again.", isRetryable: true, exception);
+        }
+
+        if (_nearEnabled)
+        {
+            if (_signOuts.Count >= _maxSignOutStatuses)
+            {
+                foreach (var (key, entry) in _signOuts)
+                {
+                    if (entry.Until <= now)
+                    {
+                        _signOuts.TryRemove(key, out _);
+                    }
+                }
+            }
+
+            if (_signOuts.Count < _maxSignOutStatuses)
+            {
+                _signOuts[userKey] = new CachedSignOuts(signOuts, epoch, now + SignOutStatusLifetime);
+            }
+        }
+
+        return signOuts.Cover(seconds);
+    }
+
     private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, long started, CancellationToken cancellationToken)
     {
         var epoch = _near.Epoch;
@@ -240,6 +300,8 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _metrics.LookupCompleted(started, nearHit: false);
         return reply.Result;
     }
+
+    private sealed record CachedSignOuts(UserSignOuts SignOuts, long Epoch, DateTimeOffset Until);
 
     // By type only: a failure inside the session grain (its user grain's, say) can carry a message
     // that names the user.

@@ -18,7 +18,16 @@ public static partial class SessionCacheEndpoints
     /// <summary>Where invalidations are posted.</summary>
     public const string InvalidatePath = "/api/sessions/invalidate";
 
+    /// <summary>Where an Auth.js app asks whether a sign-in was signed out since.</summary>
+    public const string StatusPath = "/api/sessions/status";
+
     private const int MaxInvalidateBodyBytes = 64 * 1024;
+
+    // A user id of at most MaxUserIdLength characters and a number fit with room to spare.
+    private const int MaxStatusBodyBytes = 4 * 1024;
+
+    private const string ExpectedStatusBody =
+        "expected a JSON object {\"userId\": \"<token.sub>\", \"signedInAt\": <token.auth_time, Unix seconds>}";
 
     private const string ExpectedBody =
         "expected a JSON object with \"userId\" (sign the user out everywhere), \"sessionToken\" (sign one session out), " +
@@ -26,7 +35,9 @@ public static partial class SessionCacheEndpoints
 
     /// <summary>
     /// Maps <c>GET /api/auth/session</c>, which answers what Auth.js answers for the same cookies
-    /// (the session JSON, or <c>null</c>), and <c>POST /api/sessions/invalidate</c>, which takes the
+    /// (the session JSON, or <c>null</c>), with the cookies Auth.js would set where this process
+    /// holds the secrets; <c>POST /api/sessions/invalidate</c>; and <c>POST /api/sessions/status</c>,
+    /// which tells an Auth.js app whether a sign-in was signed out. The last two take the
     /// <c>SessionCache:ApiKey</c> as a bearer token.
     /// </summary>
     /// <param name="endpoints">The route builder.</param>
@@ -37,14 +48,23 @@ public static partial class SessionCacheEndpoints
         var group = endpoints.MapGroup(string.Empty);
         group.MapGet(SessionPath, GetSessionAsync);
         group.MapPost(InvalidatePath, (Delegate)InvalidateAsync);
+        group.MapPost(StatusPath, (Delegate)StatusAsync);
         return group;
     }
 
     private static async Task GetSessionAsync(HttpContext context)
     {
         var resolver = context.RequestServices.GetRequiredService<ISessionResolver>();
-        var result = await resolver.LookupAsync(SessionRequest.FromHttpRequest(context.Request), context.RequestAborted);
+        var request = SessionRequest.FromHttpRequest(context.Request);
+        var result = await resolver.LookupAsync(request, context.RequestAborted);
         var response = context.Response;
+        if (context.RequestServices.GetService<ISessionCookieWriter>() is { } cookies)
+        {
+            foreach (var cookie in cookies.SetCookies(request, result))
+            {
+                response.Headers.Append("Set-Cookie", cookie);
+            }
+        }
 
         // What Auth.js sends with its session answers.
         response.Headers.CacheControl = "private, no-cache, no-store";
@@ -71,44 +91,21 @@ public static partial class SessionCacheEndpoints
     private static async Task<IResult> InvalidateAsync(HttpContext context)
     {
         var services = context.RequestServices;
-        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionCacheEndpoints).FullName!);
-        var apiKey = services.GetRequiredService<IConfiguration>()["SessionCache:ApiKey"];
-        if (string.IsNullOrEmpty(apiKey))
+        var logger = Logger(services);
+        if (Authorize(context, logger) is { } refused)
         {
-            LogInvalidateWithoutKey(logger);
-            return Unauthorized("Invalidation is disabled: set SessionCache:ApiKey on the silos and send it as \"Authorization: Bearer <key>\".");
+            return refused;
         }
 
-        if (!ApiKey.IsPresentedBy(context.Request, apiKey))
+        var (document, failure) = await ReadJsonAsync(context, MaxInvalidateBodyBytes, ExpectedBody);
+        if (failure is not null)
         {
-            return Unauthorized("Send SessionCache:ApiKey as \"Authorization: Bearer <key>\".");
-        }
-
-        var request = context.Request;
-        if (request.ContentLength > MaxInvalidateBodyBytes)
-        {
-            return BadRequest($"The body is larger than {MaxInvalidateBodyBytes} bytes; {ExpectedBody}.");
-        }
-
-        JsonDocument document;
-        try
-        {
-            using var body = new MemoryStream();
-            await CopyLimitedAsync(request.Body, body, MaxInvalidateBodyBytes, context.RequestAborted);
-            document = JsonDocument.Parse(body.ToArray());
-        }
-        catch (JsonException exception)
-        {
-            return BadRequest($"The body is not JSON ({exception.Message}); {ExpectedBody}.");
-        }
-        catch (InvalidDataException)
-        {
-            return BadRequest($"The body is larger than {MaxInvalidateBodyBytes} bytes; {ExpectedBody}.");
+            return failure;
         }
 
         using (document)
         {
-            if (!TryReadTargets(document.RootElement, out var userIds, out var tokens, out var error))
+            if (!TryReadTargets(document!.RootElement, out var userIds, out var tokens, out var error))
             {
                 return BadRequest(error);
             }
@@ -130,12 +127,83 @@ public static partial class SessionCacheEndpoints
             {
                 // Not made durable, so not reported as done: the caller (events.signOut) retries.
                 LogInvalidateFailed(logger, exception.Message);
-                context.Response.Headers.RetryAfter = "1";
-                return Results.Json(new { error = "session_unavailable", message = exception.Message }, statusCode: StatusCodes.Status503ServiceUnavailable);
+                return Unavailable(context, exception);
             }
 
             return Results.Json(new { invalidated = new { users = userIds.Count, sessions = tokens.Count } });
         }
+    }
+
+    private static async Task<IResult> StatusAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var logger = Logger(services);
+        if (Authorize(context, logger) is { } refused)
+        {
+            return refused;
+        }
+
+        var (document, failure) = await ReadJsonAsync(context, MaxStatusBodyBytes, ExpectedStatusBody);
+        if (failure is not null)
+        {
+            return failure;
+        }
+
+        using (document)
+        {
+            if (!TryReadStatusQuery(document!.RootElement, out var userId, out var signedInAt, out var error))
+            {
+                return BadRequest(error);
+            }
+
+            try
+            {
+                var signedOut = await services.GetRequiredService<ISessionCache>().IsSignedOutAsync(userId, signedInAt, context.RequestAborted);
+                return Results.Json(new { signedOut });
+            }
+            catch (SessionUnavailableException exception)
+            {
+                LogStatusFailed(logger, exception.Message);
+                return Unavailable(context, exception);
+            }
+        }
+    }
+
+    /// <summary>Reads a status query: a user id and a sign-in time in Unix seconds.</summary>
+    internal static bool TryReadStatusQuery(JsonElement root, out string userId, out DateTimeOffset signedInAt, out string error)
+    {
+        userId = string.Empty;
+        signedInAt = default;
+        error = string.Empty;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            error = $"The body is a JSON {root.ValueKind.ToString().ToLowerInvariant()}; {ExpectedStatusBody}.";
+            return false;
+        }
+
+        var ids = new List<string>(1);
+        if (!root.TryGetProperty("userId"u8, out var id))
+        {
+            error = $"\"userId\" is missing; {ExpectedStatusBody}.";
+            return false;
+        }
+
+        if (!Add(ids, id, "userId", SessionCacheLimits.MaxUserIdLength, ref error))
+        {
+            return false;
+        }
+
+        // Seconds between year 1 and 9999, as JWT NumericDates are; milliseconds would be year 50,000 and more.
+        if (!root.TryGetProperty("signedInAt"u8, out var time) || time.ValueKind != JsonValueKind.Number
+            || !time.TryGetDouble(out var seconds) || seconds is < -62_135_596_800d or > 253_402_300_799d)
+        {
+            error = $"\"signedInAt\" must be a number of seconds since 1970 (the token's auth_time, not milliseconds); {ExpectedStatusBody}.";
+            return false;
+        }
+
+        userId = ids[0];
+        signedInAt = DateTimeOffset.FromUnixTimeSeconds((long)Math.Floor(seconds));
+        return true;
     }
 
     /// <summary>Reads who to sign out; everything unknown is ignored, everything malformed is named.</summary>
@@ -243,13 +311,63 @@ public static partial class SessionCacheEndpoints
         }
     }
 
+    private static ILogger Logger(IServiceProvider services) =>
+        services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SessionCacheEndpoints).FullName!);
+
+    /// <summary>The API key check of the authenticated endpoints; <see langword="null"/> when the caller presented it.</summary>
+    private static IResult? Authorize(HttpContext context, ILogger logger)
+    {
+        var apiKey = context.RequestServices.GetRequiredService<IConfiguration>()["SessionCache:ApiKey"];
+        if (string.IsNullOrEmpty(apiKey))
+        {
+            LogInvalidateWithoutKey(logger);
+            return Unauthorized("This endpoint is disabled: set SessionCache:ApiKey on the silos and send it as \"Authorization: Bearer <key>\".");
+        }
+
+        return ApiKey.IsPresentedBy(context.Request, apiKey) ? null : Unauthorized("Send SessionCache:ApiKey as \"Authorization: Bearer <key>\".");
+    }
+
+    /// <summary>Reads a JSON body of at most <paramref name="limit"/> bytes, or the 400 that says why not.</summary>
+    private static async Task<(JsonDocument? Document, IResult? Failure)> ReadJsonAsync(HttpContext context, int limit, string expected)
+    {
+        var request = context.Request;
+        if (request.ContentLength > limit)
+        {
+            return (null, BadRequest($"The body is larger than {limit} bytes; {expected}."));
+        }
+
+        try
+        {
+            using var body = new MemoryStream();
+            await CopyLimitedAsync(request.Body, body, limit, context.RequestAborted);
+            return (JsonDocument.Parse(body.ToArray()), null);
+        }
+        catch (JsonException exception)
+        {
+            return (null, BadRequest($"The body is not JSON ({exception.Message}); {expected}."));
+        }
+        catch (InvalidDataException)
+        {
+            return (null, BadRequest($"The body is larger than {limit} bytes; {expected}."));
+        }
+    }
+
+    private static IResult Unavailable(HttpContext context, SessionUnavailableException exception)
+    {
+        context.Response.Headers.RetryAfter = "1";
+        return Results.Json(new { error = "session_unavailable", message = exception.Message }, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
     private static IResult Unauthorized(string message) =>
         Results.Json(new { error = "unauthorized", message }, statusCode: StatusCodes.Status401Unauthorized);
 
     private static IResult BadRequest(string message) =>
         Results.Json(new { error = "bad_request", message }, statusCode: StatusCodes.Status400BadRequest);
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "An invalidation was refused: SessionCache:ApiKey is not set")]
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "A sign-out status query could not be answered: {Reason}")]
+    private static partial void LogStatusFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "An authenticated call was refused: SessionCache:ApiKey is not set")]
     private static partial void LogInvalidateWithoutKey(ILogger logger);
 
     [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "An invalidation could not complete: {Reason}")]

@@ -59,6 +59,7 @@ public static class AuthJsServiceCollectionExtensions
         services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp)));
         services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
         services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), SessionCacheClock.Get(sp), Logger<ProxySessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
+        services.TryAddSingleton<ISessionCookieWriter>(static sp => new SessionCookieWriter(sp.GetRequiredService<IOptions<SessionCacheOptions>>(), sp.GetRequiredService<JwtSessionSource>(), SessionCacheClock.Get(sp)));
         services.TryAddSingleton<SessionResolver>();
         services.TryAddSingleton<ISessionResolver>(static sp => sp.GetRequiredService<SessionResolver>());
         services.TryAddKeyedSingleton<ISessionResolver>(DirectResolverKey, static (sp, _) => sp.GetRequiredService<SessionResolver>());

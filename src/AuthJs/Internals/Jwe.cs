@@ -204,6 +204,35 @@ internal readonly struct JweToken
         return Inflate(plaintext);
     }
 
+    /// <summary>
+    /// Encrypts claims as Auth.js' <c>encode</c> does: compact JWE, <c>alg</c> <c>dir</c>,
+    /// <c>enc</c> <c>A256CBC-HS512</c>, the key's thumbprint as <c>kid</c>, a random IV.
+    /// </summary>
+    public static string EncryptCbcHs512(DerivedKey key, ReadOnlySpan<byte> claims)
+    {
+        if (key.Key.Length != 64)
+        {
+            throw new ArgumentException("A256CBC-HS512 needs a 64-byte key.", nameof(key));
+        }
+
+        // Header member order as jose writes it for Auth.js.
+        var header = Base64Url.EncodeToString(Encoding.UTF8.GetBytes($"{{\"alg\":\"dir\",\"enc\":\"A256CBC-HS512\",\"kid\":\"{key.Thumbprint}\"}}"));
+        var aad = Encoding.ASCII.GetBytes(header);
+        Span<byte> iv = stackalloc byte[16];
+        RandomNumberGenerator.Fill(iv);
+        var ciphertext = key.CbcCipher().EncryptCbc(claims, iv, PaddingMode.PKCS7);
+
+        var macInput = new byte[aad.Length + iv.Length + ciphertext.Length + 8];
+        aad.CopyTo(macInput, 0);
+        iv.CopyTo(macInput.AsSpan(aad.Length));
+        ciphertext.CopyTo(macInput, aad.Length + iv.Length);
+        BinaryPrimitives.WriteUInt64BigEndian(macInput.AsSpan(^8), (ulong)aad.Length * 8);
+        Span<byte> mac = stackalloc byte[64];
+        HMACSHA512.HashData(key.Key.AsSpan(0, 32), macInput, mac);
+
+        return string.Concat(header, "..", Base64Url.EncodeToString(iv), ".", Base64Url.EncodeToString(ciphertext)) + "." + Base64Url.EncodeToString(mac[..32]);
+    }
+
     public static int KeyLength(ContentEncryption encryption) => encryption switch
     {
         ContentEncryption.A256CbcHs512 => 64,

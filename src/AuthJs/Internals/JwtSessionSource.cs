@@ -110,8 +110,111 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return SessionLookupResult.NoSession;
     }
 
-    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates)
+    /// <summary>
+    /// The session cookie of this request re-issued as Auth.js' session endpoint re-issues it: the
+    /// same claims with <c>iat</c>, <c>exp</c> (now + <see cref="JwtSessionOptions.SessionMaxAge"/>)
+    /// and <c>jti</c> renewed and the sign-in time claim kept (or set from the old <c>iat</c>),
+    /// encrypted with the first secret for the cookie's name. <see langword="null"/> for a request
+    /// whose cookie does not decode to a session, and for NextAuth.js v4 cookies (NextAuth.js' own
+    /// endpoint renews those).
+    /// </summary>
+    public ReissuedSessionToken? Reissue(SessionRequest request)
     {
+        foreach (var (name, nextAuthV4) in _cookies)
+        {
+            var token = CookieReader.ReadSessionToken(request, name);
+            if (token.Length == 0)
+            {
+                continue;
+            }
+
+            if (nextAuthV4 || Decode(token, [(name, false)], out var claims).Status != SessionLookupStatus.Session || claims is null)
+            {
+                return null;
+            }
+
+            var keys = _keys.ForAuthJs(name, ContentEncryption.A256CbcHs512);
+            if (keys.Length == 0)
+            {
+                return null;
+            }
+
+            var now = _time.GetUtcNow();
+            var expires = now + _sessionMaxAge;
+            return new ReissuedSessionToken(name, JweToken.EncryptCbcHs512(keys[0], Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds())), expires);
+        }
+
+        return null;
+    }
+
+    /// <summary>The claims with Auth.js' encode applied: members in their order, renewed ones replaced, new ones last.</summary>
+    private byte[] Renew(byte[] claims, long now, long expires)
+    {
+        using var document = JsonDocument.Parse(claims);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(claims.Length + 128);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            bool hadIat = false, hadExp = false, hadJti = false, hadSignedIn = false;
+            JsonElement? oldIat = null;
+            foreach (var claim in document.RootElement.EnumerateObject())
+            {
+                if (claim.NameEquals("iat"u8))
+                {
+                    hadIat = true;
+                    oldIat = claim.Value;
+                    writer.WriteNumber("iat"u8, now);
+                }
+                else if (claim.NameEquals("exp"u8))
+                {
+                    hadExp = true;
+                    writer.WriteNumber("exp"u8, expires);
+                }
+                else if (claim.NameEquals("jti"u8))
+                {
+                    hadJti = true;
+                    writer.WriteString("jti"u8, Guid.NewGuid().ToString());
+                }
+                else
+                {
+                    hadSignedIn |= claim.NameEquals(_signedInAtClaim) && claim.Value.ValueKind == JsonValueKind.Number;
+                    claim.WriteTo(writer);
+                }
+            }
+
+            // A token minted before the app stamped the sign-in time: its last issue is the best bound.
+            if (!hadSignedIn && oldIat is { ValueKind: JsonValueKind.Number } issued && !document.RootElement.TryGetProperty(_signedInAtClaim, out _))
+            {
+                writer.WritePropertyName(_signedInAtClaim);
+                issued.WriteTo(writer);
+            }
+
+            if (!hadIat)
+            {
+                writer.WriteNumber("iat"u8, now);
+            }
+
+            if (!hadExp)
+            {
+                writer.WriteNumber("exp"u8, expires);
+            }
+
+            if (!hadJti)
+            {
+                writer.WriteString("jti"u8, Guid.NewGuid().ToString());
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates) => Decode(token, candidates, out _);
+
+    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates, out byte[]? claims)
+    {
+        claims = null;
         if (token.Length > _maxCookieHeaderLength)
         {
             return Reject("token too large");
@@ -141,6 +244,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 continue;
             }
 
+            claims = plaintext;
             return FromClaims(plaintext, jwe);
         }
 
@@ -307,9 +411,15 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return SessionLookupResult.Invalid(reason);
     }
 
+    /// <summary>The cookie names this source reads tokens from, with whether each is NextAuth.js v4's.</summary>
+    public IEnumerable<string> CookieNames => _cookies.Select(static c => c.Name);
+
     [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Session token rejected: {Reason}")]
     private static partial void LogTokenRejected(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "Session token expired")]
     private static partial void LogExpired(ILogger logger);
 }
+
+/// <summary>A re-issued session token, for the cookie it belongs in.</summary>
+internal sealed record ReissuedSessionToken(string CookieName, string Token, DateTimeOffset Expires);

@@ -161,9 +161,60 @@ public sealed class AuthJsServer : IAsyncLifetime
         return JsonNode.Parse(await response.Content.ReadAsStringAsync());
     }
 
-    public async Task<string> MintAsync(object token, object secret, string salt = "authjs.session-token", int? maxAge = null, bool omitKid = false, string? enc = null)
+    /// <summary>
+    /// What an app's own <c>/session</c> endpoint answers and the raw <c>Set-Cookie</c> headers it
+    /// sends (Auth.js re-encodes the JWT on every call: this is how a device's cookie rolls).
+    /// </summary>
+    public async Task<(JsonNode? Session, List<string> SetCookies)> SessionEndpointWithCookiesAsync(string basePath, string? cookieHeader)
     {
-        using var response = await Http.PostAsJsonAsync("mint/v5", new { token, secret, salt, maxAge, omitKid, enc });
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{basePath}/session");
+        if (cookieHeader is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Cookie", cookieHeader);
+        }
+
+        using var response = await Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var setCookies = response.Headers.TryGetValues("Set-Cookie", out var values) ? values.ToList() : [];
+        return (JsonNode.Parse(await response.Content.ReadAsStringAsync()), setCookies);
+    }
+
+    /// <summary>Points the <c>/module/auth</c> app (the repository's JS module) at a cluster.</summary>
+    public async Task SetModuleTargetAsync(Uri url, string apiKey)
+    {
+        using var response = await Http.PostAsJsonAsync("config/module-target", new { url = url.ToString(), apiKey });
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>What the JS module has logged as warnings so far.</summary>
+    public async Task<List<string>> ModuleWarningsAsync() =>
+        (await Http.GetFromJsonAsync<List<string>>("module-warnings"))!;
+
+    /// <summary>
+    /// Applies <c>Set-Cookie</c> headers to a device's cookies as a browser does: a value replaces
+    /// the cookie of that name, <c>Max-Age=0</c> or an empty value removes it.
+    /// </summary>
+    public static List<KeyValuePair<string, string>> ApplySetCookies(IEnumerable<KeyValuePair<string, string>> cookies, IEnumerable<string> setCookies)
+    {
+        var jar = cookies.ToList();
+        foreach (var header in setCookies)
+        {
+            var pair = header.Split(';')[0];
+            var name = pair[..pair.IndexOf('=', StringComparison.Ordinal)];
+            var value = pair[(name.Length + 1)..];
+            jar.RemoveAll(c => c.Key == name);
+            if (value.Length > 0 && !header.Contains("Max-Age=0", StringComparison.OrdinalIgnoreCase))
+            {
+                jar.Add(new(name, value));
+            }
+        }
+
+        return jar;
+    }
+
+    public async Task<string> MintAsync(object token, object secret, string salt = "authjs.session-token", int? maxAge = null, bool omitKid = false, string? enc = null, long? issuedAt = null)
+    {
+        using var response = await Http.PostAsJsonAsync("mint/v5", new { token, secret, salt, maxAge, omitKid, enc, issuedAt });
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
     }
@@ -173,6 +224,14 @@ public sealed class AuthJsServer : IAsyncLifetime
         using var response = await Http.PostAsJsonAsync("mint/v4", new { token, secret, maxAge });
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
+    }
+
+    /// <summary>Auth.js' own <c>jwt.decode</c> of a v5 token; <see langword="null"/> when Auth.js refuses it.</summary>
+    public async Task<JsonNode?> DecodeV5Async(string token, object secret, string salt = "authjs.session-token")
+    {
+        using var response = await Http.PostAsJsonAsync("decode/v5", new { token, secret, salt });
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<JsonObject>())!["payload"];
     }
 
     public async Task<JsonNode?> DecodeV4Async(string token, string secret)

@@ -103,9 +103,10 @@ public abstract class SessionCluster : IAsyncLifetime
         ClientCache = ClientServices.GetRequiredService<ISessionCache>();
 
         var fronts = new List<HttpClient>();
-        foreach (var cache in SiloCaches)
+        for (var i = 0; i < SiloCaches.Count; i++)
         {
-            fronts.Add(await StartFrontAsync(cache));
+            // As in a silo's own web app: its session endpoint sets cookies with the silo's secrets.
+            fronts.Add(await StartFrontAsync(SiloCaches[i], Cluster.Silos[i].ServiceProvider.GetService<ISessionCookieWriter>()));
         }
 
         Fronts = fronts;
@@ -166,13 +167,17 @@ public abstract class SessionCluster : IAsyncLifetime
         return Cluster.TryGetGrainContext(grainId, out _);
     }
 
-    private async Task<HttpClient> StartFrontAsync(ISessionCache cache)
+    private async Task<HttpClient> StartFrontAsync(ISessionCache cache, ISessionCookieWriter? cookies)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Configuration["SessionCache:ApiKey"] = ApiKey;
         builder.Services.AddSingleton(cache);
         builder.Services.AddSingleton<ISessionResolver>(cache);
+        if (cookies is not null)
+        {
+            builder.Services.AddSingleton(cookies);
+        }
         builder.Services.AddAuthentication(AuthJsAuthenticationOptions.DefaultScheme).AddAuthJs();
         builder.Services.AddAuthorization();
         var app = builder.Build();

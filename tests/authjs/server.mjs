@@ -11,6 +11,7 @@ import { EncryptJWT, base64url, calculateJwkThumbprint } from "jose"
 import { hkdf } from "@panva/hkdf"
 import pg from "pg"
 import { createRequire } from "node:module"
+import { withSessionCache } from "../../clients/authjs/index.mjs"
 
 const require = createRequire(import.meta.url)
 const nextAuthJwt = require("next-auth/jwt")
@@ -97,6 +98,25 @@ app.use(
 )
 app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))
 
+// The README's lines: the jwt callback stamps auth_time at sign-in (Auth.js keeps it across every
+// re-encode), and the session callback exposes it with the user id, for proxy mode.
+const stampedCallbacks = {
+  jwt({ token, trigger }) {
+    if (trigger === "signIn" || trigger === "signUp") token.auth_time = Math.floor(Date.now() / 1000)
+    return token
+  },
+  session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub }, auth_time: token.auth_time }),
+}
+app.use("/stamped/auth", ExpressAuth({ providers: [credentials()], trustHost: true, events, callbacks: stampedCallbacks }))
+
+// An app that spreads the repository's module (clients/authjs) into its config, keeping a session
+// callback of its own; the cluster it talks to is set by a test (/config/module-target).
+// Warnings the module logs are kept for the tests to read.
+const moduleWarnings = []
+let moduleApp = null
+app.use("/module/auth", (req, res, next) => (moduleApp ? moduleApp(req, res, next) : res.status(503).send("no module target")))
+app.get("/module-warnings", (req, res) => res.json(moduleWarnings))
+
 // @auth/pg-adapter's deleteSession returns nothing, so events.signOut would get no session to
 // forward; returning the deleted row, as other adapters (Prisma, Drizzle) do, fixes that. The
 // README shows this wrapper.
@@ -134,6 +154,20 @@ app.post("/config/switch", (req, res) => {
   res.json({ ok: true })
 })
 
+app.post("/config/module-target", (req, res) => {
+  moduleApp = ExpressAuth(
+    withSessionCache(
+      {
+        providers: [credentials()],
+        trustHost: true,
+        callbacks: { session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub } }) },
+      },
+      { url: req.body.url, apiKey: req.body.apiKey, timeoutMs: 1000, logger: { warn: (m) => moduleWarnings.push(m) } }
+    )
+  )
+  res.json({ ok: true })
+})
+
 app.post("/config/signout-target", (req, res) => {
   signOutTarget = req.body?.url ? { url: req.body.url, apiKey: req.body.apiKey } : null
   res.json({ ok: true })
@@ -142,14 +176,14 @@ app.post("/config/signout-target", (req, res) => {
 // Mint an Auth.js v5 token. Options beyond Auth.js' own encode (no kid, A256GCM) go through jose
 // with Auth.js' key derivation, to make the tokens Auth.js' decode accepts but its encode never writes.
 app.post("/mint/v5", async (req, res) => {
-  const { token, secret, salt, maxAge, omitKid, enc } = req.body
-  if (!omitKid && !enc) return res.json({ jwt: await encodeV5({ token, secret, salt, maxAge }) })
+  const { token, secret, salt, maxAge, omitKid, enc, issuedAt } = req.body
+  if (!omitKid && !enc && !issuedAt) return res.json({ jwt: await encodeV5({ token, secret, salt, maxAge }) })
   const e = enc ?? "A256CBC-HS512"
   const key = await hkdf("sha256", Array.isArray(secret) ? secret[0] : secret, salt, `Auth.js Generated Encryption Key (${salt})`, e === "A256GCM" ? 32 : 64)
   const header = { alg: "dir", enc: e }
   if (!omitKid) header.kid = await calculateJwkThumbprint({ kty: "oct", k: base64url.encode(key) }, `sha${key.byteLength << 3}`)
   const now = (Date.now() / 1000) | 0
-  const jwt = await new EncryptJWT(token).setProtectedHeader(header).setIssuedAt().setExpirationTime(now + (maxAge ?? 2592000)).setJti(crypto.randomUUID()).encrypt(key)
+  const jwt = await new EncryptJWT(token).setProtectedHeader(header).setIssuedAt(issuedAt ?? now).setExpirationTime(now + (maxAge ?? 2592000)).setJti(crypto.randomUUID()).encrypt(key)
   res.json({ jwt })
 })
 

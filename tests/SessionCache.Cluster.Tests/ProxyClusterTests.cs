@@ -32,6 +32,23 @@ public sealed class ProxyClusterTests(ProxyCluster cluster)
     private AuthJsServer AuthJs => cluster.AuthJs;
 
     [Fact]
+    public async Task WithoutASignInTimeFieldARolledCopyIsServedAgainAsDocumented()
+    {
+        // This app's session callback exposes user.id but no auth_time.
+        var a = await Devices.SignInAsync(AuthJs, "jwt", "proxy-unstamped");
+        var b = await Devices.SignInAsync(AuthJs, "jwt", "proxy-unstamped");
+        await Devices.AssertServedEverywhereAsync(cluster, a, "device A");
+        await Devices.AssertServedEverywhereAsync(cluster, b, "device B");
+        await cluster.ClientCache.InvalidateUserAsync("user-proxy-unstamped");
+        await Devices.AssertRefusedEverywhereAsync(cluster, a, "device A after the sign-out");
+        await Devices.AssertRefusedEverywhereAsync(cluster, b, "device B after the sign-out");
+
+        // Re-encoded by Auth.js after the sign-out, it is a session the cluster first sees now.
+        await Devices.PollAuthJsAsync(AuthJs, App, b);
+        await Devices.AssertServedEverywhereAsync(cluster, b, "device B's rolled cookie (no sign-in time field: the documented gap)");
+    }
+
+    [Fact]
     public async Task EveryPathAnswersWhatAuthJsAnswers()
     {
         var cookie = AuthJsServer.CookieHeader(await AuthJs.SignInAsync("/jwt/auth", "proxy-paths"));

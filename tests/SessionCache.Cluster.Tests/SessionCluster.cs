@@ -191,7 +191,8 @@ public abstract class SessionCluster : IAsyncLifetime
         })).RequireAuthorization();
         await app.StartAsync();
         _fronts.Add(app);
-        return new HttpClient { BaseAddress = new Uri(app.Urls.First() + "/") };
+        // No cookie container: each request carries exactly the cookies a test gives it, though the endpoint sets some.
+        return new HttpClient(new SocketsHttpHandler { UseCookies = false }) { BaseAddress = new Uri(app.Urls.First() + "/") };
     }
 
     /// <summary>Waits until every process holds a near-cache lease, so that tests exercise the near caches.</summary>

@@ -255,6 +255,15 @@ public sealed class AuthJsServer : IAsyncLifetime
         return (body["userId"]!.GetValue<string>(), token);
     }
 
+    /// <summary>Another database session for an existing user (another device).</summary>
+    public async Task<string> CreateDatabaseSessionForUserAsync(string userId, int expiresInSeconds)
+    {
+        var token = Guid.NewGuid().ToString();
+        using var response = await Http.PostAsJsonAsync("db/create-session", new { sessionToken = token, expiresInSeconds, userId });
+        response.EnsureSuccessStatusCode();
+        return token;
+    }
+
     public async Task DeleteDatabaseUserAsync(string userId)
     {
         using var response = await Http.PostAsJsonAsync("db/delete-user", new { userId });

@@ -82,6 +82,59 @@ public sealed class DatabaseClusterTests(DatabaseCluster cluster)
         response.EnsureSuccessStatusCode();
 
         Assert.All(await cluster.LookUpEverywhereAsync(cookie), static a => Assert.Null(a.SessionJson));
-        Assert.Equal(SessionLookupStatus.Revoked, (await cluster.SiloCaches[1].LookupAsync(SessionRequest.FromCookieHeader(cookie))).Status);
+
+        // SessionCache:Database:DeleteOnSignOut (default on) deleted the row: resolved again, there is no session at all.
+        Assert.Equal(SessionLookupStatus.NoSession, (await cluster.SiloCaches[1].LookupAsync(SessionRequest.FromCookieHeader(cookie))).Status);
+    }
+
+    [Fact]
+    public async Task SigningTheUserOutDeletesTheirRowsSoAuthJsRefusesThemToo()
+    {
+        var (userId, seen) = await AuthJs.CreateDatabaseSessionAsync("db-delete", expiresInSeconds: 3600);
+        var cookie = "authjs.session-token=" + seen;
+        Assert.All(await cluster.LookUpEverywhereAsync(cookie), static a => Assert.NotNull(a.SessionJson));
+        var (otherUser, otherToken) = await AuthJs.CreateDatabaseSessionAsync("db-delete-other", expiresInSeconds: 3600);
+
+        // A second session of the same user that the cluster never saw (another device).
+        var unseen = await AuthJs.CreateDatabaseSessionForUserAsync(userId, expiresInSeconds: 3600);
+        Assert.NotNull(await AuthJs.SessionEndpointAsync("/db/auth", "authjs.session-token=" + unseen));
+
+        await cluster.ClientCache.InvalidateUserAsync(userId);
+
+        Assert.Null(await AuthJs.SessionEndpointAsync("/db/auth", cookie));
+        Assert.Null(await AuthJs.SessionEndpointAsync("/db/auth", "authjs.session-token=" + unseen));
+        Assert.All(await cluster.LookUpEverywhereAsync(cookie), static a => Assert.Null(a.SessionJson));
+        Assert.NotNull(await AuthJs.SessionEndpointAsync("/db/auth", "authjs.session-token=" + otherToken));
+
+        // Idempotent, and an id the column cannot hold (text for an integer) deletes nothing and fails nothing.
+        await cluster.ClientCache.InvalidateUserAsync(userId);
+        await cluster.ClientCache.InvalidateUserAsync("not-a-number");
+        Assert.NotNull(await AuthJs.SessionEndpointAsync("/db/auth", "authjs.session-token=" + otherToken));
+        Assert.NotEqual(userId, otherUser);
+    }
+
+    [Fact]
+    public async Task TheSessionEndpointResetsTheCookiesExpiryAsAuthJsDoes()
+    {
+        var (_, token) = await AuthJs.CreateDatabaseSessionAsync("db-cookie", expiresInSeconds: 3600);
+        var cookie = "authjs.session-token=" + token;
+        using var request = new HttpRequestMessage(HttpMethod.Get, "api/auth/session");
+        request.Headers.TryAddWithoutValidation("Cookie", cookie);
+        using var response = await cluster.Fronts[0].SendAsync(request);
+        var ours = Assert.Single(response.Headers.GetValues("Set-Cookie"));
+        var (_, authJsCookies) = await AuthJs.SessionEndpointWithCookiesAsync("/db/auth", cookie);
+        var theirs = Assert.Single(authJsCookies, static c => c.StartsWith("authjs.session-token=", StringComparison.Ordinal));
+
+        // The same token, the same attributes, an expiry of now + maxAge (to the second, give or take the calls between).
+        Assert.Equal(theirs.Split("; Expires=")[0], ours.Split("; Expires=")[0]);
+        Assert.Equal(theirs.Split("; Expires=")[1][29..], ours.Split("; Expires=")[1][29..]);
+        var expires = DateTimeOffset.Parse(ours.Split("; Expires=")[1][..29], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(expires, DateTimeOffset.UtcNow.AddDays(30).AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(30).AddMinutes(1));
+
+        // A token with no row: cleared, as Auth.js clears it.
+        using var unknown = new HttpRequestMessage(HttpMethod.Get, "api/auth/session");
+        unknown.Headers.TryAddWithoutValidation("Cookie", "authjs.session-token=" + Guid.NewGuid());
+        using var cleared = await cluster.Fronts[1].SendAsync(unknown);
+        Assert.Equal(["authjs.session-token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"], cleared.Headers.GetValues("Set-Cookie"));
     }
 }

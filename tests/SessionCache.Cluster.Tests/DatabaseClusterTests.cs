@@ -137,4 +137,45 @@ public sealed class DatabaseClusterTests(DatabaseCluster cluster)
         using var cleared = await cluster.Fronts[1].SendAsync(unknown);
         Assert.Equal(["authjs.session-token=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"], cleared.Headers.GetValues("Set-Cookie"));
     }
+
+    [Fact]
+    public async Task ASignOutWhoseRowsCannotBeDeletedFailsRetryablyAndSucceedsWhenRetried()
+    {
+        var (userId, token) = await AuthJs.CreateDatabaseSessionAsync("db-delete-fails", expiresInSeconds: 3600);
+        var cookie = "authjs.session-token=" + token;
+        Assert.All(await cluster.LookUpEverywhereAsync(cookie), static a => Assert.NotNull(a.SessionJson));
+
+        // The database refuses the delete: the table is gone for a moment.
+        await ExecuteAsync("ALTER TABLE sessions RENAME TO sessions_away");
+        try
+        {
+            var failure = await Assert.ThrowsAsync<SessionUnavailableException>(async () => await cluster.ClientCache.InvalidateUserAsync(userId));
+            Assert.True(failure.IsRetryable);
+            Assert.Contains("could not be deleted from the session database", failure.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain(userId, failure.Message, StringComparison.Ordinal);
+
+            // The cluster never serves the session again: the sign-out was recorded and published
+            // before the delete (resolving it again meets the missing table: unavailable, not "no session").
+            foreach (var cache in cluster.SiloCaches.Append(cluster.ClientCache))
+            {
+                Assert.NotEqual(SessionLookupStatus.Session, (await cache.LookupAsync(SessionRequest.FromCookieHeader(cookie))).Status);
+            }
+        }
+        finally
+        {
+            await ExecuteAsync("ALTER TABLE sessions_away RENAME TO sessions");
+        }
+
+        Assert.NotNull(await AuthJs.SessionEndpointAsync("/db/auth", cookie));
+        await cluster.ClientCache.InvalidateUserAsync(userId);
+        Assert.Null(await AuthJs.SessionEndpointAsync("/db/auth", cookie));
+    }
+
+    private static async Task ExecuteAsync(string sql)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(AuthJsServer.DatabaseConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
 }

@@ -13,3 +13,21 @@ const token = await encode({
   salt,
 })
 writeFileSync(process.argv[2], JSON.stringify({ token, secrets, salt }))
+
+// With RENEWAL set, also a token issued two days ago (older than Auth.js' default updateAge of one
+// day), which the session endpoint re-issues: Auth.js' key derivation and jose, as Auth.js encodes.
+if (process.env.RENEWAL) {
+  const { EncryptJWT, base64url, calculateJwkThumbprint } = await import(require.resolve("jose"))
+  const { hkdf } = await import(require.resolve("@panva/hkdf"))
+  const key = await hkdf("sha256", secrets[0], salt, `Auth.js Generated Encryption Key (${salt})`, 64)
+  const kid = await calculateJwkThumbprint({ kty: "oct", k: base64url.encode(key) }, "sha512")
+  const now = Math.floor(Date.now() / 1000)
+  const issued = now - 2 * 86400
+  const oldToken = await new EncryptJWT({ name: "Ada Lovelace", email: "ada@example.test", picture: "https://avatars.example.test/u/1815?v=4", sub: "user-1815", auth_time: issued })
+    .setProtectedHeader({ alg: "dir", enc: "A256CBC-HS512", kid })
+    .setIssuedAt(issued)
+    .setExpirationTime(now + 30 * 86400)
+    .setJti(crypto.randomUUID())
+    .encrypt(key)
+  writeFileSync(process.argv[2], JSON.stringify({ token, oldToken, secrets, salt }))
+}

@@ -14,6 +14,7 @@ import { ExpressAuth, getSession } from "@auth/express"
 import Credentials from "@auth/core/providers/credentials"
 import PostgresAdapter from "@auth/pg-adapter"
 import pg from "pg"
+import { withSessionCache } from "../../clients/authjs/index.mjs"
 
 const host = process.env.HOST ?? "127.0.0.1"
 const port = Number(process.env.PORT ?? 3000)
@@ -22,26 +23,19 @@ if (!process.env.AUTH_SECRET) {
   process.exit(2)
 }
 
-// What the session cache needs from an Auth.js app: one POST per sign-out (see the README,
-// "Wiring Auth.js"). Auth.js keeps no list of JWTs, so a JWT sign-out signs the user out on
-// every device; a database sign-out ends that one session.
+// What the session cache needs from an Auth.js app (see the README, "Wiring Auth.js"), through the
+// repository's module: the jwt callback stamps auth_time at sign-in, so a sign-out holds across
+// Auth.js' re-encodes, and asks the cluster whether the user was signed out, so that Auth.js clears
+// a signed-out device's cookie; events.signOut forwards every sign-out. Auth.js keeps no list of
+// JWTs, so a JWT sign-out signs the user out on every device; a database sign-out ends that one session.
 const cacheUrl = process.env.SESSION_CACHE_URL?.replace(/\/+$/, "")
-const events = {
-  async signOut(message) {
-    if (!cacheUrl) return
-    const response = await fetch(`${cacheUrl}/api/sessions/invalidate`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${process.env.SESSION_CACHE_API_KEY ?? ""}`, "content-type": "application/json" },
-      body: JSON.stringify(message),
-    })
-    if (!response.ok) throw new Error(`session cache invalidation failed: HTTP ${response.status}`)
-  },
-}
+const withCache = (config) =>
+  cacheUrl ? withSessionCache(config, { url: cacheUrl, apiKey: process.env.SESSION_CACHE_API_KEY ?? "" }) : config
 
 // E-mail links of database mode, newest first; a demo inbox instead of a mail server.
 const inbox = []
 let pool = null
-const config = { trustHost: true, basePath: "/auth", events }
+const config = { trustHost: true, basePath: "/auth" }
 if (process.env.DATABASE_URL) {
   pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 })
   const adapter = PostgresAdapter(pool)
@@ -84,6 +78,8 @@ if (process.env.DATABASE_URL) {
     }),
   ]
 }
+
+Object.assign(config, withCache(config))
 
 const app = express()
 app.set("trust proxy", true)

@@ -127,7 +127,13 @@ public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper
                 "the session to be cached");
         }
 
-        await using var load = new Load(cluster, sessions);
+        // Sign-in and sign-out times have whole seconds: the sign-outs begin in a later second than the sign-ins.
+        var signedIn = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await Eventually.TrueAsync(() => Task.FromResult(DateTimeOffset.UtcNow.ToUnixTimeSeconds() > signedIn), "the next second");
+
+        // Two devices keep polling Auth.js, which re-encodes their cookies (fresh iat and jti) before
+        // and after their users sign out: every copy of a signed-out sign-in must stay refused.
+        await using var load = new Load(cluster, sessions, rollingDevices: 2);
         var driver = new SignOutDriver(cluster, load, [.. sessions.Take(30).Select(static s => s.User)]);
         var signingOut = driver.RunAsync();
         await fault(driver, load);
@@ -138,7 +144,7 @@ public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper
         // Every confirmed sign-out still holds on every path, after the fault; the others were untouched.
         var lost = 0;
         var wronglyRefused = 0;
-        foreach (var (user, cookie) in sessions)
+        foreach (var (user, cookie) in sessions.Select((s, i) => (s.User, s.Cookie)).Concat(sessions.Select((s, i) => (s.User, load.CurrentCookie(i)))))
         {
             var expected = driver.Confirmed.Contains(user) ? FrontOutcome.NoSession : FrontOutcome.Session;
             var answers = await cluster.LookUpEverywhereAsync(cookie);
@@ -184,6 +190,7 @@ public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper
         Assert.Equal(30, driver.Confirmed.Count);
         Assert.True(driver.Undocumented.IsEmpty, "sign-outs failed other than the documented way:\n" + string.Join("\n", driver.Undocumented));
         Assert.Equal(0, load.RevokedServed);
+        Assert.True(load.Rolled > 0, "no device's cookie was re-encoded by Auth.js");
         Assert.Equal(0, load.WronglyRefused);
         Assert.Equal(0, lost);
         Assert.Equal(0, wronglyRefused);

@@ -251,6 +251,16 @@ public sealed class ComposeFileTests
         Assert.True(copied.Any(source => Path.GetFileName(source.TrimEnd('/')) == script && File.Exists(Path.Combine(context, source))
             || Directory.Exists(Path.Combine(context, source)) && File.Exists(Path.Combine(context, source, script))), $"{script} is not copied from an existing file");
 
+        // The app imports the repository's module by a relative path: the image must carry it, where that path leads.
+        var workdir = instructions.Last(static i => i.Instruction == "WORKDIR").Arguments[0];
+        var sample = File.ReadAllText(Path.Combine(context, "samples", "authjs-app", "server.mjs"));
+        foreach (Match import in Regex.Matches(sample, @"from ""(\.\.?/[^""]+)"""))
+        {
+            var inRepository = Path.GetRelativePath(context, Path.GetFullPath(Path.Combine(context, "samples", "authjs-app", import.Groups[1].Value))).Replace('\\', '/');
+            var inImage = Path.GetFullPath(Path.Combine(workdir, import.Groups[1].Value)).Replace('\\', '/');
+            Assert.Contains(instructions, i => i.Instruction == "COPY" && i.Arguments.Length == 2 && i.Arguments[0] == inRepository && i.Arguments[1] == inImage);
+        }
+
         var lockFile = copied.FirstOrDefault(static s => s.EndsWith("package-lock.json", StringComparison.Ordinal));
         Assert.True(lockFile is not null && File.Exists(Path.Combine(context, lockFile)), "the image does not copy an existing package-lock.json");
         Assert.Contains(instructions, static i => i.Instruction == "RUN" && string.Join(' ', i.Arguments).Contains("npm ci --omit=dev", StringComparison.Ordinal));

@@ -86,14 +86,16 @@ app.use("/switch/auth", (req, res, next) => {
   if (switchFault === "hang") return setTimeout(() => res.headersSent || res.status(504).send("late"), 60_000)
   next()
 })
-// Its session callback exposes the user id, as apps commonly do; proxy mode reads it from user.id.
+// Its session callback exposes the user id, as apps commonly do (proxy mode reads it from user.id),
+// and the sign-in time where the token carries one (proxy mode reads auth_time; tokens signed in
+// through /jwt/auth have none).
 app.use(
   "/switch/auth",
   ExpressAuth({
     providers: [credentials()],
     trustHost: true,
     events,
-    callbacks: { session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub } }) },
+    callbacks: { session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub }, auth_time: token.auth_time }) },
   })
 )
 app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))

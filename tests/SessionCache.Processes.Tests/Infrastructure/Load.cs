@@ -14,6 +14,10 @@ internal sealed class Load : IAsyncDisposable
 {
     private readonly ProcessCluster _cluster;
     private readonly IReadOnlyList<(string User, string Cookie)> _sessions;
+
+    // Each session's cookie as its device now holds it: devices that poll Auth.js get re-encoded copies.
+    private readonly string[] _cookies;
+    private long _rolled;
     private readonly ConcurrentDictionary<string, long> _signedOutAt = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -26,10 +30,24 @@ internal sealed class Load : IAsyncDisposable
     private long _firstFailure = -1;
     private long _lastFailure = -1;
 
-    public Load(ProcessCluster cluster, IReadOnlyList<(string User, string Cookie)> sessions, int workersPerPath = 2)
+    /// <param name="cluster">The processes.</param>
+    /// <param name="sessions">The users' sessions, each as a cookie header.</param>
+    /// <param name="workersPerPath">Lookup loops per node and per client.</param>
+    /// <param name="rollingDevices">
+    /// Loops that act as devices whose front end polls Auth.js itself (what <c>useSession</c> does):
+    /// each takes the re-encoded cookie Auth.js sets, and every later lookup of that session uses it.
+    /// </param>
+    public Load(ProcessCluster cluster, IReadOnlyList<(string User, string Cookie)> sessions, int workersPerPath = 2, int rollingDevices = 0)
     {
         _cluster = cluster;
         _sessions = sessions;
+        _cookies = [.. sessions.Select(static s => s.Cookie)];
+        for (var d = 0; d < rollingDevices; d++)
+        {
+            var seed = d;
+            _workers.Add(Task.Run(() => RollAsync(seed)));
+        }
+
         for (var w = 0; w < workersPerPath; w++)
         {
             foreach (var node in cluster.Nodes)
@@ -70,6 +88,12 @@ internal sealed class Load : IAsyncDisposable
 
     public long Now => _clock.ElapsedMilliseconds;
 
+    /// <summary>Cookies Auth.js re-encoded for devices that polled it.</summary>
+    public long Rolled => Interlocked.Read(ref _rolled);
+
+    /// <summary>The cookie the device of session <paramref name="index"/> holds now.</summary>
+    public string CurrentCookie(int index) => Volatile.Read(ref _cookies[index]);
+
     /// <summary>A valid session answered "no session" (never right: not signed out, Auth.js accepts it).</summary>
     public long WronglyRefused => Interlocked.Read(ref _wronglyRefused);
 
@@ -83,7 +107,7 @@ internal sealed class Load : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await Task.WhenAll(_workers);
-        return $"lookups served={Served}, failed={Failed} (first to last failure {FailureWindow.TotalSeconds:0.0} s), revoked sessions served={RevokedServed}, valid sessions refused={WronglyRefused}";
+        return $"lookups served={Served}, failed={Failed} (first to last failure {FailureWindow.TotalSeconds:0.0} s), revoked sessions served={RevokedServed}, valid sessions refused={WronglyRefused}, cookies re-encoded by Auth.js={Rolled}";
     }
 
     public async ValueTask DisposeAsync()
@@ -113,7 +137,9 @@ internal sealed class Load : IAsyncDisposable
         var random = new Random(path.GetHashCode(StringComparison.Ordinal));
         while (!_stop.IsCancellationRequested)
         {
-            var (user, cookie) = _sessions[random.Next(_sessions.Count)];
+            var index = random.Next(_sessions.Count);
+            var user = _sessions[index].User;
+            var cookie = Volatile.Read(ref _cookies[index]);
             var began = _clock.ElapsedMilliseconds;
             FrontOutcome outcome;
             try
@@ -152,6 +178,32 @@ internal sealed class Load : IAsyncDisposable
                 case FrontOutcome.Down:
                     // The node is paused or dead: a real load balancer would have taken it out.
                     break;
+            }
+        }
+    }
+
+    /// <summary>A device polling Auth.js' own session endpoint, which re-encodes the JWT and sets the new cookie.</summary>
+    private async Task RollAsync(int seed)
+    {
+        var random = new Random(seed);
+        while (!_stop.IsCancellationRequested)
+        {
+            var index = random.Next(_sessions.Count);
+            try
+            {
+                var (_, setCookies) = await _cluster.Auth.SessionEndpointWithCookiesAsync("/switch/auth", Volatile.Read(ref _cookies[index]));
+                var rolled = setCookies.Select(static c => c.Split(';')[0]).FirstOrDefault(static c => c.StartsWith("authjs.session-token=", StringComparison.Ordinal) && c.Length > "authjs.session-token=".Length);
+                if (rolled is not null)
+                {
+                    Volatile.Write(ref _cookies[index], rolled);
+                    Interlocked.Increment(ref _rolled);
+                }
+
+                await Task.Delay(20, _stop.Token);
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
             }
         }
     }

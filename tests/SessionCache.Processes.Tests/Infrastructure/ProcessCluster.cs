@@ -190,7 +190,8 @@ public sealed class ProcessCluster : IAsyncLifetime
     internal async Task<string> SignInAsync(string userId)
     {
         var email = $"{userId}@example.test";
-        var token = await Auth.MintAsync(new { sub = userId, name = userId, email, jti = Guid.NewGuid().ToString() }, AuthJsServer.Secret0, maxAge: 3600);
+        // auth_time as the README's jwt callback lines stamp it, so that sign-outs hold across Auth.js' re-encodes.
+        var token = await Auth.MintAsync(new { sub = userId, name = userId, email, jti = Guid.NewGuid().ToString(), auth_time = DateTimeOffset.UtcNow.ToUnixTimeSeconds() }, AuthJsServer.Secret0, maxAge: 3600);
         SensitiveValues.Add("session token", token);
         SensitiveValues.Add("e-mail", email);
 

@@ -101,7 +101,6 @@ internal sealed partial class UserGrain(
 
         // Durable first: once this returns, the revocation survives whatever happens next.
         await WriteAsync();
-        var ended = EndDatabaseSessionsAsync(userId);
 
         // The hub's publish is what the guarantee rests on: it returns once every process has
         // heard, or could no longer serve. Session grains that hear it ask this grain again before
@@ -118,7 +117,7 @@ internal sealed partial class UserGrain(
 
         // After the cluster refuses the sessions, so that a database failure never leaves them
         // served; the sign-out fails (and is retried, idempotently) until the rows are gone too.
-        await ended;
+        await EndDatabaseSessionsAsync(userId);
         metrics.Invalidated(wholeUser: true);
         LogUserRevoked(logger, keys.Length);
     }

@@ -88,29 +88,15 @@ public static partial class SessionCacheEndpoints
         await response.Body.WriteAsync("null"u8.ToArray(), context.RequestAborted);
     }
 
-    private static async Task<IResult> InvalidateAsync(HttpContext context)
-    {
-        var services = context.RequestServices;
-        var logger = Logger(services);
-        if (Authorize(context, logger) is { } refused)
+    private static Task<IResult> InvalidateAsync(HttpContext context) =>
+        WithAuthorizedJsonAsync(context, MaxInvalidateBodyBytes, ExpectedBody, static async (context, root, logger) =>
         {
-            return refused;
-        }
-
-        var (document, failure) = await ReadJsonAsync(context, MaxInvalidateBodyBytes, ExpectedBody);
-        if (failure is not null)
-        {
-            return failure;
-        }
-
-        using (document)
-        {
-            if (!TryReadTargets(document!.RootElement, out var userIds, out var tokens, out var error))
+            if (!TryReadTargets(root, out var userIds, out var tokens, out var error))
             {
                 return BadRequest(error);
             }
 
-            var cache = services.GetRequiredService<ISessionCache>();
+            var cache = context.RequestServices.GetRequiredService<ISessionCache>();
             try
             {
                 foreach (var userId in userIds)
@@ -131,34 +117,19 @@ public static partial class SessionCacheEndpoints
             }
 
             return Results.Json(new { invalidated = new { users = userIds.Count, sessions = tokens.Count } });
-        }
-    }
+        });
 
-    private static async Task<IResult> StatusAsync(HttpContext context)
-    {
-        var services = context.RequestServices;
-        var logger = Logger(services);
-        if (Authorize(context, logger) is { } refused)
+    private static Task<IResult> StatusAsync(HttpContext context) =>
+        WithAuthorizedJsonAsync(context, MaxStatusBodyBytes, ExpectedStatusBody, static async (context, root, logger) =>
         {
-            return refused;
-        }
-
-        var (document, failure) = await ReadJsonAsync(context, MaxStatusBodyBytes, ExpectedStatusBody);
-        if (failure is not null)
-        {
-            return failure;
-        }
-
-        using (document)
-        {
-            if (!TryReadStatusQuery(document!.RootElement, out var userId, out var signedInAt, out var error))
+            if (!TryReadStatusQuery(root, out var userId, out var signedInAt, out var error))
             {
                 return BadRequest(error);
             }
 
             try
             {
-                var signedOut = await services.GetRequiredService<ISessionCache>().IsSignedOutAsync(userId, signedInAt, context.RequestAborted);
+                var signedOut = await context.RequestServices.GetRequiredService<ISessionCache>().IsSignedOutAsync(userId, signedInAt, context.RequestAborted);
                 return Results.Json(new { signedOut });
             }
             catch (SessionUnavailableException exception)
@@ -166,6 +137,26 @@ public static partial class SessionCacheEndpoints
                 LogStatusFailed(logger, exception.Message);
                 return Unavailable(context, exception);
             }
+        });
+
+    /// <summary>The API key check and the bounded JSON body of the authenticated endpoints, then <paramref name="handle"/>.</summary>
+    private static async Task<IResult> WithAuthorizedJsonAsync(HttpContext context, int limit, string expected, Func<HttpContext, JsonElement, ILogger, Task<IResult>> handle)
+    {
+        var logger = Logger(context.RequestServices);
+        if (Authorize(context, logger) is { } refused)
+        {
+            return refused;
+        }
+
+        var (document, failure) = await ReadJsonAsync(context, limit, expected);
+        if (failure is not null)
+        {
+            return failure;
+        }
+
+        using (document)
+        {
+            return await handle(context, document!.RootElement, logger);
         }
     }
 

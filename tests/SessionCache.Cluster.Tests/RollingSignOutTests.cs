@@ -76,6 +76,42 @@ public static class Devices
         }
     }
 
+    /// <summary>
+    /// The scenario with several devices: A, B and C sign in; A signs out through Auth.js;
+    /// B and C poll Auth.js, which re-encodes their cookies; the cluster refuses every copy, and
+    /// serves a sign-in made after the sign-out, which it returns.
+    /// </summary>
+    public static async Task<Device> SignOutHoldsAcrossReencodesAsync(SessionCluster cluster, string app, string user)
+    {
+        var authJs = cluster.AuthJs;
+        var a = await SignInAsync(authJs, app, user);
+        var b = await SignInAsync(authJs, app, user);
+        var c = await SignInAsync(authJs, app, user);
+        await AssertServedEverywhereAsync(cluster, a, "device A");
+        await AssertServedEverywhereAsync(cluster, b, "device B");
+
+        // A signs out through Auth.js; events.signOut reaches the cluster.
+        await NextSecondAsync();
+        await authJs.SignOutAsync($"/{app}/auth", a.Cookies);
+        await AssertRefusedEverywhereAsync(cluster, b, "device B after the sign-out");
+
+        // B's front end polls Auth.js, which re-encodes B's still-valid token with a fresh iat.
+        var before = b.Token;
+        Assert.NotNull(await PollAuthJsAsync(authJs, app, b));
+        Assert.NotEqual(before, b.Token);
+        await AssertRefusedEverywhereAsync(cluster, b, "device B's rolled cookie");
+
+        // C, never seen by the cluster, polled twice: still the same sign-in.
+        await PollAuthJsAsync(authJs, app, c);
+        await PollAuthJsAsync(authJs, app, c);
+        await AssertRefusedEverywhereAsync(cluster, c, "device C's twice-rolled cookie");
+
+        // Signing in again after the sign-out is a new sign-in, served.
+        var d = await SignInAsync(authJs, app, user);
+        await AssertServedEverywhereAsync(cluster, d, "a sign-in after the sign-out");
+        return d;
+    }
+
     /// <summary>Makes the Auth.js apps' events.signOut forward to a silo's invalidation endpoint while the body runs.</summary>
     public static async Task WithSignOutForwardedAsync(SessionCluster cluster, Func<Task> body)
     {
@@ -101,39 +137,16 @@ public sealed class RollingSignOutTests(RollingJwtCluster cluster)
     {
         await Devices.WithSignOutForwardedAsync(cluster, async () =>
         {
-            var a = await Devices.SignInAsync(AuthJs, "stamped", "roll-stamped");
-            var b = await Devices.SignInAsync(AuthJs, "stamped", "roll-stamped");
-            var c = await Devices.SignInAsync(AuthJs, "stamped", "roll-stamped");
-            await Devices.AssertServedEverywhereAsync(cluster, a, "device A");
-            await Devices.AssertServedEverywhereAsync(cluster, b, "device B");
+            var d = await Devices.SignOutHoldsAcrossReencodesAsync(cluster, "stamped", "roll-stamped");
 
-            // A signs out through Auth.js; events.signOut reaches the cluster.
-            await Devices.NextSecondAsync();
-            await AuthJs.SignOutAsync("/stamped/auth", a.Cookies);
-            await Devices.AssertRefusedEverywhereAsync(cluster, b, "device B after the sign-out");
-
-            // B's front end polls Auth.js, which re-encodes B's still-valid token with a fresh iat.
-            var before = b.Token;
-            Assert.NotNull(await Devices.PollAuthJsAsync(AuthJs, "stamped", b));
-            Assert.NotEqual(before, b.Token);
-            await Devices.AssertRefusedEverywhereAsync(cluster, b, "device B's rolled cookie");
-
-            // C had never been seen rolled: polled twice, it is still the same sign-in.
-            await Devices.PollAuthJsAsync(AuthJs, "stamped", c);
-            await Devices.PollAuthJsAsync(AuthJs, "stamped", c);
-            await Devices.AssertRefusedEverywhereAsync(cluster, c, "device C's twice-rolled cookie");
-
-            // Signing in again after the sign-out is a new sign-in, served, and so are its rolled copies.
-            var d = await Devices.SignInAsync(AuthJs, "stamped", "roll-stamped");
-            await Devices.AssertServedEverywhereAsync(cluster, d, "a sign-in after the sign-out");
+            // The new sign-in's re-encoded copies are served; a second sign-out ends them too.
             await Devices.PollAuthJsAsync(AuthJs, "stamped", d);
             await Devices.AssertServedEverywhereAsync(cluster, d, "the rolled copy of a sign-in after the sign-out");
-
-            // A second sign-out ends that one too, rolled or not.
             await Devices.NextSecondAsync();
             await AuthJs.SignOutAsync("/stamped/auth", d.Cookies);
-            var e = new Device(d.Cookies);
-            await Devices.AssertRefusedEverywhereAsync(cluster, e, "the second sign-in after the second sign-out");
+            await Devices.AssertRefusedEverywhereAsync(cluster, d, "the second sign-in after the second sign-out");
+            await Devices.PollAuthJsAsync(AuthJs, "stamped", d);
+            await Devices.AssertRefusedEverywhereAsync(cluster, d, "a copy rolled after the second sign-out");
         });
     }
 

@@ -33,6 +33,30 @@ public sealed class ConfigurationTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Jwt:SignedInAtClaim", "iat", "SessionCache:Jwt:SignedInAtClaim must name a claim that survives")]
+    [InlineData("Jwt:SignedInAtClaim", "jti", "iat, exp, nbf and jti are renewed")]
+    [InlineData("Jwt:UpdateAge", "-00:00:01", "SessionCache:Jwt:UpdateAge must be between 00:00:00 and SessionCache:Jwt:SessionMaxAge")]
+    [InlineData("Jwt:UpdateAge", "31.00:00:00", "SessionCache:Jwt:UpdateAge must be between")]
+    public void SignInTimeAndRenewalSettingsAreCheckedAtStart(string key, string value, string expected)
+    {
+        var settings = new Dictionary<string, string?> { ["SessionCache:Mode"] = "Local", ["AUTH_SECRET"] = "a-secret-for-the-checks-0123456789", ["SessionCache:" + key] = value };
+
+        var error = Assert.Throws<OptionsValidationException>(() => Resolvers.Build(settings));
+
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AProxySignInTimeFieldThatChangesOnEveryRequestIsRefusedAtStart()
+    {
+        var settings = new Dictionary<string, string?> { ["SessionCache:Mode"] = "Proxy", ["SessionCache:Upstream"] = "http://localhost:3000/api/auth", ["SessionCache:Proxy:SignedInAtField"] = "expires" };
+
+        var error = Assert.Throws<OptionsValidationException>(() => Resolvers.Build(settings));
+
+        Assert.Contains("SessionCache:Proxy:SignedInAtField must name the session field", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void LoopbackUpstreamMayUsePlainHttp()
     {

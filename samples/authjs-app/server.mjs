@@ -6,8 +6,10 @@
 //   DATABASE_URL            PostgreSQL: database sessions through @auth/pg-adapter, signing in by
 //                           e-mail link (the links land in this app's /inbox; nothing is mailed).
 //                           Without it: JWT sessions, signing in with any name and password "authjs".
-//   SESSION_CACHE_URL       the session cache (a silo or the co-hosting web app): events.signOut
-//   SESSION_CACHE_API_KEY   posts every sign-out to <url>/api/sessions/invalidate with this key
+//   SESSION_CACHE_URL       the session cache (a silo or the co-hosting web app), wired in with the
+//   SESSION_CACHE_API_KEY   repository's module (clients/authjs): auth_time stamped at sign-in, every
+//                           sign-out posted to <url>/api/sessions/invalidate with this key, and
+//                           signed-out devices cleared by Auth.js itself (<url>/api/sessions/status)
 //   LOOKUP_COMMAND          how the home page tells you to run the command-line client
 import express from "express"
 import { ExpressAuth, getSession } from "@auth/express"

@@ -131,7 +131,7 @@ public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper
         var signedIn = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         await Eventually.TrueAsync(() => Task.FromResult(DateTimeOffset.UtcNow.ToUnixTimeSeconds() > signedIn), "the next second");
 
-        // Two devices keep polling Auth.js, which re-encodes their cookies (fresh iat and jti) before
+        // Devices keep polling Auth.js, which re-encodes their cookies (fresh iat and jti) before
         // and after their users sign out: every copy of a signed-out sign-in must stay refused.
         await using var load = new Load(cluster, sessions, rollingDevices: 2);
         var driver = new SignOutDriver(cluster, load, [.. sessions.Take(30).Select(static s => s.User)]);

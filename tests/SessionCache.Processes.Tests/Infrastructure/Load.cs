@@ -199,7 +199,9 @@ internal sealed class Load : IAsyncDisposable
                     Interlocked.Increment(ref _rolled);
                 }
 
-                await Task.Delay(20, _stop.Token);
+                // A few re-encodes a second: each is a new cookie, so a cache miss on every path; the
+                // rest of the load keeps exercising cache hits while the faults strike.
+                await Task.Delay(200, _stop.Token);
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {

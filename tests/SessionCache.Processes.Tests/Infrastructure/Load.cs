@@ -18,6 +18,7 @@ internal sealed class Load : IAsyncDisposable
     // Each session's cookie as its device now holds it: devices that poll Auth.js get re-encoded copies.
     private readonly string[] _cookies;
     private long _rolled;
+    private readonly ConcurrentDictionary<string, int> _failedByPath = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _signedOutAt = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
@@ -63,8 +64,9 @@ internal sealed class Load : IAsyncDisposable
                 {
                     var result = await client.LookupAsync(SessionRequest.FromCookieHeader(cookie), _stop.Token);
                     var outcome = ProcessCluster.ToOutcome(result);
-                    if (outcome == FrontOutcome.NoSession && result.Status != SessionLookupStatus.Revoked && Examples.Count < 20)
+                    if ((outcome == FrontOutcome.Failed || (outcome == FrontOutcome.NoSession && result.Status != SessionLookupStatus.Revoked)) && Examples.Count < 20)
                     {
+                        // Why, by status and the cluster's own reason (exception types, never data).
                         Examples.Enqueue($"{name}: {result.Status} ({result.Reason})");
                     }
 
@@ -107,7 +109,7 @@ internal sealed class Load : IAsyncDisposable
     {
         await _stop.CancelAsync();
         await Task.WhenAll(_workers);
-        return $"lookups served={Served}, failed={Failed} (first to last failure {FailureWindow.TotalSeconds:0.0} s), revoked sessions served={RevokedServed}, valid sessions refused={WronglyRefused}, cookies re-encoded by Auth.js={Rolled}";
+        return $"lookups served={Served}, failed={Failed} (first to last failure {FailureWindow.TotalSeconds:0.0} s), revoked sessions served={RevokedServed}, valid sessions refused={WronglyRefused}, cookies re-encoded by Auth.js={Rolled}{FailedPaths()}";
     }
 
     public async ValueTask DisposeAsync()
@@ -171,6 +173,7 @@ internal sealed class Load : IAsyncDisposable
                     break;
                 case FrontOutcome.Failed:
                     Interlocked.Increment(ref _failed);
+                    _failedByPath.AddOrUpdate(path, 1, static (_, n) => n + 1);
                     var now = _clock.ElapsedMilliseconds;
                     Interlocked.CompareExchange(ref _firstFailure, now, -1);
                     Interlocked.Exchange(ref _lastFailure, now);
@@ -181,6 +184,10 @@ internal sealed class Load : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Where lookups failed, for the report: a killed process' in-flight requests fail on its own path.</summary>
+    private string FailedPaths() =>
+        _failedByPath.IsEmpty ? string.Empty : " (failed on " + string.Join(", ", _failedByPath.OrderBy(static p => p.Key, StringComparer.Ordinal).Select(static p => $"{p.Key} x{p.Value}")) + ")";
 
     /// <summary>A device polling Auth.js' own session endpoint, which re-encodes the JWT and sets the new cookie.</summary>
     private async Task RollAsync(int seed)

@@ -219,9 +219,9 @@ public sealed class AuthJsServer : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
     }
 
-    public async Task<string> MintV4Async(object token, string secret, int? maxAge = null)
+    public async Task<string> MintV4Async(object token, string secret, int? maxAge = null, long? issuedAt = null)
     {
-        using var response = await Http.PostAsJsonAsync("mint/v4", new { token, secret, maxAge });
+        using var response = await Http.PostAsJsonAsync("mint/v4", new { token, secret, maxAge, issuedAt });
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["jwt"]!.GetValue<string>();
     }

@@ -118,6 +118,25 @@ public sealed partial class SessionEndpointCookieTests(RollingJwtCluster cluster
         Assert.Equal("secure", (await AuthJs.SessionEndpointAsync("/secure/auth", device.Header))!["user"]!["name"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task ANextAuthV4TokenIsReissuedAsNextAuthEncodesIt()
+    {
+        // With AUTH_SECRET only, NextAuth.js v4 cookies are read with that secret (NEXTAUTH_SECRET's fallback).
+        var signedIn = Now - (2 * 86_400);
+        var token = await AuthJs.MintV4Async(new { sub = "user-v4-reissue", name = "v4", auth_time = signedIn }, AuthJsServer.Secret0, issuedAt: signedIn);
+        var (json, setCookies) = await GetAsync(cluster.Fronts[0], "next-auth.session-token=" + token);
+        Assert.Equal("v4", json!["user"]!["name"]!.GetValue<string>());
+        var reissued = Assert.Single(setCookies);
+        Assert.Matches("^next-auth\\.session-token=[^;]+; Path=/; Expires=[^;]+ GMT; HttpOnly; SameSite=Lax$", reissued);
+
+        // NextAuth.js' own decode takes it: A256GCM under the v4 key, iat renewed, auth_time kept.
+        var device = new Device(AuthJsServer.ApplySetCookies([new("next-auth.session-token", token)], setCookies));
+        var payload = (await AuthJs.DecodeV4Async(device.Token, AuthJsServer.Secret0))!;
+        Assert.Equal(signedIn, payload["auth_time"]!.GetValue<long>());
+        Assert.InRange(payload["iat"]!.GetValue<long>(), Now - 5, Now + 1);
+        Assert.Equal("user-v4-reissue", payload["sub"]!.GetValue<string>());
+    }
+
     [Theory]
     [InlineData("authjs.session-token=not-a-token")]
     [InlineData("authjs.session-token.0=abc; authjs.session-token.1=def")]

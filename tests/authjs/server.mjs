@@ -197,7 +197,15 @@ app.post("/decode/v5", async (req, res) => {
   }
 })
 
-app.post("/mint/v4", async (req, res) => res.json({ jwt: await nextAuthJwt.encode(req.body) }))
+// NextAuth.js v4's encode, or with issuedAt its key derivation and jose, for a token issued in the past.
+app.post("/mint/v4", async (req, res) => {
+  const { token, secret, maxAge, issuedAt } = req.body
+  if (!issuedAt) return res.json({ jwt: await nextAuthJwt.encode(req.body) })
+  const key = await hkdf("sha256", secret, "", "NextAuth.js Generated Encryption Key", 32)
+  const now = (Date.now() / 1000) | 0
+  const jwt = await new EncryptJWT(token).setProtectedHeader({ alg: "dir", enc: "A256GCM" }).setIssuedAt(issuedAt).setExpirationTime(now + (maxAge ?? 2592000)).setJti(crypto.randomUUID()).encrypt(key)
+  res.json({ jwt })
+})
 
 app.post("/decode/v4", async (req, res) => {
   try {

@@ -233,6 +233,31 @@ internal readonly struct JweToken
         return string.Concat(header, "..", Base64Url.EncodeToString(iv), ".", Base64Url.EncodeToString(ciphertext)) + "." + Base64Url.EncodeToString(mac[..32]);
     }
 
+    /// <summary>
+    /// Encrypts claims as NextAuth.js v4's <c>encode</c> does: compact JWE, <c>alg</c> <c>dir</c>,
+    /// <c>enc</c> <c>A256GCM</c>, no <c>kid</c>, a random 96-bit IV.
+    /// </summary>
+    public static string EncryptGcm(DerivedKey key, ReadOnlySpan<byte> claims)
+    {
+        if (key.Key.Length != 32)
+        {
+            throw new ArgumentException("A256GCM needs a 32-byte key.", nameof(key));
+        }
+
+        var header = Base64Url.EncodeToString("{\"alg\":\"dir\",\"enc\":\"A256GCM\"}"u8);
+        var aad = Encoding.ASCII.GetBytes(header);
+        Span<byte> iv = stackalloc byte[12];
+        RandomNumberGenerator.Fill(iv);
+        var ciphertext = new byte[claims.Length];
+        Span<byte> tag = stackalloc byte[16];
+        using (var gcm = new AesGcm(key.Key, tagSizeInBytes: 16))
+        {
+            gcm.Encrypt(iv, claims, ciphertext, tag, aad);
+        }
+
+        return string.Concat(header, "..", Base64Url.EncodeToString(iv), ".", Base64Url.EncodeToString(ciphertext)) + "." + Base64Url.EncodeToString(tag);
+    }
+
     public static int KeyLength(ContentEncryption encryption) => encryption switch
     {
         ContentEncryption.A256CbcHs512 => 64,

@@ -114,9 +114,9 @@ internal sealed partial class JwtSessionSource : ISessionSource
     /// The session cookie of this request re-issued as Auth.js' session endpoint re-issues it: the
     /// same claims with <c>iat</c>, <c>exp</c> (now + <see cref="JwtSessionOptions.SessionMaxAge"/>)
     /// and <c>jti</c> renewed and the sign-in time claim kept (or set from the old <c>iat</c>),
-    /// encrypted with the first secret for the cookie's name. <see langword="null"/> for a request
-    /// whose cookie does not decode to a session, and for NextAuth.js v4 cookies (NextAuth.js' own
-    /// endpoint renews those).
+    /// encrypted as the cookie's generation encrypts: Auth.js v5 with the first secret for the
+    /// cookie's name (<c>A256CBC-HS512</c>, <c>kid</c>), NextAuth.js v4 with its one key
+    /// (<c>A256GCM</c>). <see langword="null"/> for a request whose cookie does not decode to a session.
     /// </summary>
     public ReissuedSessionToken? Reissue(SessionRequest request)
     {
@@ -128,20 +128,22 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 continue;
             }
 
-            if (nextAuthV4 || Decode(token, [(name, false)], out var claims).Status != SessionLookupStatus.Session || claims is null)
+            if (Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)], out var claims).Status != SessionLookupStatus.Session || claims is null)
             {
                 return null;
             }
 
-            var keys = _keys.ForAuthJs(name, ContentEncryption.A256CbcHs512);
-            if (keys.Length == 0)
+            var key = nextAuthV4 ? _keys.ForNextAuthV4 : _keys.ForAuthJs(name, ContentEncryption.A256CbcHs512).FirstOrDefault();
+            if (key is null)
             {
                 return null;
             }
 
             var now = _time.GetUtcNow();
             var expires = now + _sessionMaxAge;
-            return new ReissuedSessionToken(name, JweToken.EncryptCbcHs512(keys[0], Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds())), expires);
+            var renewed = Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds());
+            var reissued = nextAuthV4 ? JweToken.EncryptGcm(key, renewed) : JweToken.EncryptCbcHs512(key, renewed);
+            return new ReissuedSessionToken(name, reissued, expires, nextAuthV4);
         }
 
         return null;
@@ -422,4 +424,4 @@ internal sealed partial class JwtSessionSource : ISessionSource
 }
 
 /// <summary>A re-issued session token, for the cookie it belongs in.</summary>
-internal sealed record ReissuedSessionToken(string CookieName, string Token, DateTimeOffset Expires);
+internal sealed record ReissuedSessionToken(string CookieName, string Token, DateTimeOffset Expires, bool NextAuthV4);

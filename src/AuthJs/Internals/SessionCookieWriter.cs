@@ -11,8 +11,10 @@ namespace SessionCache.AuthJs.Internals;
 /// </summary>
 internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options, JwtSessionSource jwt, TimeProvider time) : ISessionCookieWriter
 {
-    // Auth.js' ALLOWED_COOKIE_SIZE (4096) less its ESTIMATED_EMPTY_COOKIE_SIZE (160).
+    // Auth.js' ALLOWED_COOKIE_SIZE (4096) less its ESTIMATED_EMPTY_COOKIE_SIZE (160); NextAuth.js
+    // v4 estimates 163.
     internal const int ChunkSize = 4096 - 160;
+    internal const int NextAuthV4ChunkSize = 4096 - 163;
 
     private static readonly string[] DatabaseCookieNames = [.. SessionKeys.StandardCookieNames];
 
@@ -40,7 +42,9 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
                     return [];
                 }
 
-                return jwt.Reissue(request) is { } reissued ? Chunked(request, reissued.CookieName, reissued.Token, reissued.Expires) : [];
+                return jwt.Reissue(request) is { } reissued
+                    ? Chunked(request, reissued.CookieName, reissued.Token, reissued.Expires, reissued.NextAuthV4 ? NextAuthV4ChunkSize : ChunkSize)
+                    : [];
             case SessionLookupStatus.Invalid or SessionLookupStatus.Expired or SessionLookupStatus.Revoked:
             case SessionLookupStatus.NoSession when database:
                 return Cleared(request, database ? DatabaseNames() : jwt.CookieNames);
@@ -67,13 +71,13 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
 
     /// <summary>
     /// Auth.js' <c>SessionStore.chunk</c>: every session cookie of the request cleared, then
-    /// overwritten by the new value's chunks (one cookie up to <see cref="ChunkSize"/>, else
+    /// overwritten by the new value's chunks (one cookie up to <paramref name="chunkSize"/>, else
     /// <c>name.0</c>, <c>name.1</c>, ...).
     /// </summary>
-    private static List<string> Chunked(SessionRequest request, string name, string value, DateTimeOffset expires)
+    private static List<string> Chunked(SessionRequest request, string name, string value, DateTimeOffset expires, int chunkSize)
     {
         var chunks = new List<KeyValuePair<string, string>>();
-        var count = (value.Length + ChunkSize - 1) / ChunkSize;
+        var count = (value.Length + chunkSize - 1) / chunkSize;
         if (count <= 1)
         {
             chunks.Add(new(name, value));
@@ -82,7 +86,7 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
         {
             for (var i = 0; i < count; i++)
             {
-                chunks.Add(new($"{name}.{i}", value.Substring(i * ChunkSize, Math.Min(ChunkSize, value.Length - (i * ChunkSize)))));
+                chunks.Add(new($"{name}.{i}", value.Substring(i * chunkSize, Math.Min(chunkSize, value.Length - (i * chunkSize)))));
             }
         }
 

@@ -94,7 +94,11 @@ export function withSessionCache(config = {}, options = {}) {
         if (token[claim] === undefined) token[claim] = signedInAt
       }
     }
-    return appJwt ? appJwt(params) : token
+    if (!appJwt) return token
+    // An app callback that builds a new token would drop the sign-in time; keep it.
+    const result = await appJwt(params)
+    if (result && typeof result === "object" && result[claim] === undefined && token?.[claim] !== undefined) result[claim] = token[claim]
+    return result
   }
 
   async function signOut(message) {

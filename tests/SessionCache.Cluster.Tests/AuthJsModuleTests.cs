@@ -22,9 +22,11 @@ public sealed class AuthJsModuleTests(RollingJwtCluster cluster)
         Assert.NotNull(await Devices.PollAuthJsAsync(AuthJs, App, b));
         await Devices.AssertServedEverywhereAsync(cluster, b, "device B");
 
-        // The module stamped the sign-in time, and Auth.js kept it across the poll's re-encode.
+        // The module stamped the sign-in time and kept it through the app's own jwt callback, which
+        // builds a new token (its role shows it ran), across the poll's re-encode.
         var payload = await AuthJs.DecodeV5Async(b.Token, new[] { AuthJsServer.Secret0, AuthJsServer.Secret1, AuthJsServer.Secret2 });
         Assert.Equal(System.Text.Json.JsonValueKind.Number, JsonValueKindOf(payload!["auth_time"]));
+        Assert.Equal("member", payload["role"]!.GetValue<string>());
 
         await Devices.NextSecondAsync();
         await AuthJs.SignOutAsync($"/{App}/auth", a.Cookies);

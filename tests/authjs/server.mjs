@@ -162,7 +162,11 @@ app.post("/config/module-target", (req, res) => {
       {
         providers: [credentials()],
         trustHost: true,
-        callbacks: { session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub } }) },
+        callbacks: {
+          // Builds a new token, as some apps do: the module must carry auth_time over.
+          jwt: ({ token }) => ({ sub: token.sub, name: token.name, email: token.email, picture: token.picture, role: "member" }),
+          session: ({ session, token }) => ({ ...session, user: { ...session.user, id: token.sub, role: token.role } }),
+        },
       },
       { url: req.body.url, apiKey: req.body.apiKey, timeoutMs: 1000, logger: { warn: (m) => moduleWarnings.push(m) } }
     )

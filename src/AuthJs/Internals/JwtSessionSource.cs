@@ -177,15 +177,16 @@ internal sealed partial class JwtSessionSource : ISessionSource
                     hadJti = true;
                     writer.WriteString("jti"u8, Guid.NewGuid().ToString());
                 }
-                else
+                else if (!claim.NameEquals(_signedInAtClaim) || claim.Value.ValueKind != JsonValueKind.Null)
                 {
-                    hadSignedIn |= claim.NameEquals(_signedInAtClaim) && claim.Value.ValueKind == JsonValueKind.Number;
+                    // A token that decoded to a session has a numeric sign-in time or none (null is none).
+                    hadSignedIn |= claim.NameEquals(_signedInAtClaim);
                     claim.WriteTo(writer);
                 }
             }
 
             // A token minted before the app stamped the sign-in time: its last issue is the best bound.
-            if (!hadSignedIn && oldIat is { ValueKind: JsonValueKind.Number } issued && !document.RootElement.TryGetProperty(_signedInAtClaim, out _))
+            if (!hadSignedIn && oldIat is { } issued)
             {
                 writer.WritePropertyName(_signedInAtClaim);
                 issued.WriteTo(writer);
@@ -413,7 +414,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return SessionLookupResult.Invalid(reason);
     }
 
-    /// <summary>The cookie names this source reads tokens from, with whether each is NextAuth.js v4's.</summary>
+    /// <summary>The session cookie names this source reads tokens from, likeliest first.</summary>
     public IEnumerable<string> CookieNames => _cookies.Select(static c => c.Name);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "Session token rejected: {Reason}")]

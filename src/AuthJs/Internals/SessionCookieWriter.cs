@@ -16,8 +16,6 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
     internal const int ChunkSize = 4096 - 160;
     internal const int NextAuthV4ChunkSize = 4096 - 163;
 
-    private static readonly string[] DatabaseCookieNames = [.. SessionKeys.StandardCookieNames];
-
     private readonly SessionCacheOptions _options = options.Value;
 
     public IReadOnlyList<string> SetCookies(SessionRequest request, SessionLookupResult result)
@@ -127,7 +125,7 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
     }
 
     private IEnumerable<string> DatabaseNames() =>
-        _options.Database.CookieName is { Length: > 0 } custom ? [custom] : DatabaseCookieNames;
+        _options.Database.CookieName is { Length: > 0 } custom ? [custom] : SessionKeys.StandardCookieNames;
 
     // Attribute order as Auth.js' cookie serializer writes them.
     private static string SetCookie(string name, string value, DateTimeOffset expires) =>

@@ -110,11 +110,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
     public async ValueTask InvalidateUserAsync(string userId, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(userId);
-        if (userId.Length > SessionCacheLimits.MaxUserIdLength)
-        {
-            throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
-        }
+        CheckUserId(userId);
 
         var userKey = SessionKeys.UserKeyOf(userId);
         await RetryTransientAsync(() => _grains.GetGrain<IUserGrain>(userKey).RevokeAsync(userId), cancellationToken);
@@ -211,11 +207,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
     public async ValueTask<bool> IsSignedOutAsync(string userId, DateTimeOffset signedInAt, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(userId);
-        if (userId.Length > SessionCacheLimits.MaxUserIdLength)
-        {
-            throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
-        }
+        CheckUserId(userId);
 
         var userKey = SessionKeys.UserKeyOf(userId);
         var statusKey = SessionKeys.SignOutStatusKeyOf(userKey);
@@ -299,6 +291,15 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
         _metrics.LookupCompleted(started, nearHit: false);
         return reply.Result;
+    }
+
+    private static void CheckUserId(string userId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userId);
+        if (userId.Length > SessionCacheLimits.MaxUserIdLength)
+        {
+            throw new ArgumentException($"A user id is at most {SessionCacheLimits.MaxUserIdLength} characters; got {userId.Length}.", nameof(userId));
+        }
     }
 
     private sealed record CachedSignOuts(UserSignOuts SignOuts, long Epoch, DateTimeOffset Until);

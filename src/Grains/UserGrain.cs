@@ -31,10 +31,18 @@ internal sealed partial class UserGrain(
     // Sign-ins revoked one by one that a user's record keeps; each needs an authorised sign-out.
     private const int MaxRevokedSignIns = 1024;
 
+    // Below Orleans' failure detection as tuned here (a silo is declared dead after several seconds).
+    private static readonly TimeSpan StorageTouchInterval = TimeSpan.FromSeconds(1);
+
     private readonly TimeProvider _clock = SessionCacheClock.Get(services);
+
+    // Monotonic: when this activation last read or wrote its record (activation reads it).
+    private long _storageTouchedAt = SessionCacheClock.Get(services).GetTimestamp();
 
     public async Task<bool> AdmitAsync(string sessionKey, SessionSignIn signIn, DateTimeOffset existedAt, DateTimeOffset validUntil)
     {
+        await RefreshIfOutOfTouchAsync();
+
         var now = _clock.GetUtcNow();
         var changed = Prune(now);
         var sessions = state.State.Sessions;
@@ -81,10 +89,27 @@ internal sealed partial class UserGrain(
         return admitted;
     }
 
-    public Task<UserSignOuts> GetSignOutsAsync()
+    public async Task<UserSignOuts> GetSignOutsAsync()
     {
+        await RefreshIfOutOfTouchAsync();
         Prune(_clock.GetUtcNow());
-        return Task.FromResult(new UserSignOuts(state.State.RevokedAt, [.. state.State.RevokedSignIns.Keys]));
+        return new UserSignOuts(state.State.RevokedAt, [.. state.State.RevokedSignIns.Keys]);
+    }
+
+    /// <summary>
+    /// Reads the record again when this activation has not touched storage for a while. A silo
+    /// paused long enough to be declared dead still holds its old activations when it wakes, and the
+    /// cluster may meanwhile have signed the user out through a new activation elsewhere: this one's
+    /// memory would admit what storage refuses. Such a pause outlasts failure detection (seconds),
+    /// so an activation in touch more recently than <see cref="StorageTouchInterval"/> cannot be one.
+    /// Admissions and status queries are rare (never on a cache hit), so the read costs little.
+    /// </summary>
+    private async Task RefreshIfOutOfTouchAsync()
+    {
+        if (_clock.GetElapsedTime(_storageTouchedAt) > StorageTouchInterval)
+        {
+            await RefreshAsync();
+        }
     }
 
     public async Task RevokeAsync(string userId)
@@ -185,6 +210,51 @@ internal sealed partial class UserGrain(
     }
 
     /// <summary>
+    /// Reads the record again from storage. What this activation holds that storage lacks (a
+    /// revocation whose write failed) is kept: a sign-out is never undone by a read. A read that
+    /// fails fails the admission, never serves the session.
+    /// </summary>
+    private async Task RefreshAsync()
+    {
+        var held = state.State;
+        try
+        {
+            await state.ReadStateAsync();
+            _storageTouchedAt = _clock.GetTimestamp();
+        }
+        catch (Exception exception) when (exception is not InconsistentStateException)
+        {
+            var failure = ExceptionNames.Chain(exception);
+            LogReadFailed(logger, failure);
+            throw new GrainStorageUnavailableException($"The user's record could not be read from grain storage ({failure})");
+        }
+
+        var read = state.State;
+        if (ReferenceEquals(held, read))
+        {
+            return;
+        }
+
+        if (held.RevokedAt > (read.RevokedAt ?? DateTimeOffset.MinValue))
+        {
+            read.RevokedAt = held.RevokedAt;
+        }
+
+        foreach (var (signIn, until) in held.RevokedSignIns)
+        {
+            read.RevokedSignIns[signIn] = read.RevokedSignIns.TryGetValue(signIn, out var stored) ? Later(stored, until) : until;
+        }
+
+        foreach (var (key, session) in held.Sessions)
+        {
+            if (session.Revoked || !read.Sessions.ContainsKey(key))
+            {
+                read.Sessions[key] = session;
+            }
+        }
+    }
+
+    /// <summary>
     /// Writes the record. A failed write leaves the change in memory: a revocation that refuses
     /// sessions before it is durable (the caller, told it failed, retries), or a session noted as
     /// seen. The failure reaches the caller as the one exception type every client can read.
@@ -194,6 +264,7 @@ internal sealed partial class UserGrain(
         try
         {
             await state.WriteStateAsync();
+            _storageTouchedAt = _clock.GetTimestamp();
         }
         catch (Exception exception) when (exception is not InconsistentStateException)
         {
@@ -235,6 +306,9 @@ internal sealed partial class UserGrain(
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "A user's record could not be written to grain storage ({Exception}); the sign-out or sign-in waiting on it fails and is retried")]
     private static partial void LogWriteFailed(ILogger logger, string exception);
+
+    [LoggerMessage(EventId = 2104, Level = LogLevel.Warning, Message = "A user's record could not be read again from grain storage ({Exception}); the lookup waiting on it fails")]
+    private static partial void LogReadFailed(ILogger logger, string exception);
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "User signed out: {SessionCount} cached sessions dropped cluster-wide")]
     private static partial void LogUserRevoked(ILogger logger, int sessionCount);

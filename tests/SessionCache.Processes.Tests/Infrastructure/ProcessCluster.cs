@@ -282,6 +282,17 @@ public sealed class ProcessCluster : IAsyncLifetime
             .MaxBy(static n => n.Item2);
     }
 
+    /// <summary>The silo holding the activation of a user's grain, or <see langword="null"/> when none is active.</summary>
+    internal async Task<ClusterNode?> NodeHoldingUserGrainAsync(string userId)
+    {
+        // The grain's id as the silos make it: type "user", key the URL-safe SHA-256 of "user\n" + id.
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("user\n" + userId));
+        var key = Convert.ToBase64String(hash).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var grains = _clients[0].Services.GetRequiredService<IGrainFactory>();
+        var address = await grains.GetGrain<IManagementGrain>(0).GetActivationAddress(grains.GetGrain(GrainId.Create("user", key)));
+        return address is null ? null : Nodes.FirstOrDefault(n => n.SiloPort == address.Endpoint.Port);
+    }
+
     /// <summary>What the membership table says of <paramref name="node"/>'s latest incarnation.</summary>
     internal async Task<SiloStatus> MembershipStatusAsync(ClusterNode node)
     {

@@ -68,6 +68,14 @@ public static class SessionCacheClientExtensions
             // often so that a restarted or new silo is used soon after it joins.
             client.Configure<GatewayOptions>(options => options.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
             client.Services.AddSingleton<ILifecycleParticipant<IClusterClientLifecycle>, ClientStartupChecks>();
+            if (cluster.Tls.Enabled)
+            {
+                // The gateway's certificate must chain to our CA; ours is presented when asked.
+                ClusterTls.AddClusterTls(client.Services);
+                client.Services.AddOptions<ClientConnectionOptions>().Configure<ClusterTls>(static (options, tls) =>
+                    options.ConfigureConnection(connection => connection.UseClientTls(tls.CreateOptions(requirePeerCertificate: true))));
+            }
+
             configureClient?.Invoke(client);
         });
 

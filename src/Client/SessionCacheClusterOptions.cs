@@ -81,6 +81,9 @@ public sealed class SessionCacheClusterOptions
     /// </summary>
     public IList<string> Gateways { get; } = [];
 
+    /// <summary><c>Cluster:Tls</c>: mutual TLS on the silo and gateway ports. Off by default.</summary>
+    public SessionCacheTlsOptions Tls { get; } = new();
+
     /// <summary><see cref="AdvertisedAddress"/> resolved, or <see langword="null"/> for Orleans' choice.</summary>
     internal IPAddress? ResolveAdvertisedAddress()
     {
@@ -164,6 +167,19 @@ internal sealed class SessionCacheClusterOptionsValidator : IValidateOptions<Ses
         if (options.SiloPort is < 1 or > 65535 || options.GatewayPort is < 1 or > 65535 || options.SiloPort == options.GatewayPort)
         {
             failures.Add($"{Prefix}{nameof(options.SiloPort)} and {Prefix}{nameof(options.GatewayPort)} must be distinct ports between 1 and 65535.");
+        }
+
+        if (options.Tls.Enabled)
+        {
+            if (options.Tls.HandshakeTimeout <= TimeSpan.Zero)
+            {
+                failures.Add($"{Prefix}Tls:{nameof(options.Tls.HandshakeTimeout)} must be positive, e.g. 00:00:10.");
+            }
+
+            if (ClusterTls.Problem(options.Tls) is { } problem)
+            {
+                failures.Add(problem);
+            }
         }
 
         foreach (var gateway in options.Gateways)

@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
-using SessionCache.AuthJs.Tests;
 using SessionCache.Hosting;
 
 namespace SessionCache.Cli.Tests;

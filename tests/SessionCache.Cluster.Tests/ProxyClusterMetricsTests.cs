@@ -1,5 +1,4 @@
 using SessionCache.AuthJs;
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Cluster.Tests;
 

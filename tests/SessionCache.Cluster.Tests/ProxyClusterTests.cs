@@ -1,6 +1,5 @@
 using System.Net;
 using SessionCache.AuthJs;
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Cluster.Tests;
 

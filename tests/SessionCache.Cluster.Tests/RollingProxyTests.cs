@@ -1,4 +1,3 @@
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Cluster.Tests;
 

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using SessionCache.AspNetCore;
 using SessionCache.AuthJs;
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Cluster.Tests;
 

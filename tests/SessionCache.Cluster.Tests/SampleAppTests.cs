@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SessionCache.AuthJs;
-using SessionCache.AuthJs.Tests;
 using SessionCache.Client;
 
 namespace SessionCache.Cluster.Tests;

@@ -11,7 +11,6 @@ using Orleans.TestingHost;
 using SessionCache.AspNetCore;
 using SessionCache.AuthJs;
 using SessionCache.AuthJs.Internals;
-using SessionCache.AuthJs.Tests;
 using SessionCache.Client;
 using SessionCache.Contracts;
 using SessionCache.Hosting;
@@ -210,38 +209,6 @@ public abstract class SessionCluster : IAsyncLifetime
         {
             Interlocked.Increment(ref owner._resolutions);
             return inner.LookupAsync(request, cancellationToken);
-        }
-    }
-}
-
-/// <summary>Waits on conditions, never on fixed sleeps.</summary>
-public static class Eventually
-{
-    public static async Task TrueAsync(Func<bool> condition, string what, int timeoutSeconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeoutSeconds} s waiting for: {what}");
-            }
-
-            await Task.Delay(50);
-        }
-    }
-
-    public static async Task TrueAsync(Func<Task<bool>> condition, string what, int timeoutSeconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeoutSeconds} s waiting for: {what}");
-            }
-
-            await Task.Delay(50);
         }
     }
 }

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using SessionCache.AspNetCore;
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Cluster.Tests;
 

@@ -40,6 +40,7 @@ public static class SiloHostingExtensions
             .Bind(configuration.GetSection(SessionCacheClusterOptions.SectionName))
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<SessionCacheClusterOptions>, SessionCacheClusterOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<SessionCacheClusterOptions>, SiloTlsOptionsValidator>();
 
         ConfigurationChecks.ThrowOnUnknownEnumValues(configuration.GetSection(SessionCacheClusterOptions.SectionName), typeof(SessionCacheClusterOptions));
         ConfigurationChecks.ThrowOnUnknownEnumValues(configuration.GetSection(SessionCacheOptions.SectionName), typeof(SessionCacheOptions));
@@ -49,6 +50,11 @@ public static class SiloHostingExtensions
             silo.UseSessionCacheClustering(cluster, configuration.GetSection(SessionCacheClusterOptions.SectionName));
             silo.AddDashboard();
             silo.AddSessionCache(configuration);
+            if (cluster.Tls.Enabled)
+            {
+                silo.UseSessionCacheTls();
+            }
+
             configureSilo?.Invoke(silo);
         });
 
@@ -141,6 +147,24 @@ public static class SiloHostingExtensions
     }
 
     /// <summary>
+    /// Mutual TLS on every silo connection (<c>Cluster:Tls</c>): silos always demand a trusted
+    /// certificate of each other; the gateway demands one of clients unless
+    /// <c>Cluster:Tls:RequireClientCertificate</c> is off. A peer that is refused never gets to
+    /// send a message, so it cannot call a grain.
+    /// </summary>
+    private static void UseSessionCacheTls(this ISiloBuilder silo)
+    {
+        ClusterTls.AddClusterTls(silo.Services);
+        silo.Services.AddOptions<SiloConnectionOptions>().Configure<ClusterTls, IOptions<SessionCacheClusterOptions>>(static (options, tls, cluster) =>
+        {
+            var requireClients = cluster.Value.Tls.RequireClientCertificate;
+            options.ConfigureSiloInboundConnection(connection => connection.UseServerTls(tls.CreateOptions(requirePeerCertificate: true)));
+            options.ConfigureGatewayInboundConnection(connection => connection.UseServerTls(tls.CreateOptions(requirePeerCertificate: requireClients)));
+            options.ConfigureSiloOutboundConnection(connection => connection.UseClientTls(tls.CreateOptions(requirePeerCertificate: true)));
+        });
+    }
+
+    /// <summary>
     /// Adds the session grains and the session API to a silo configured by other means (your own
     /// clustering and storage). Grain storage named <c>Default</c> must exist.
     /// </summary>
@@ -201,4 +225,13 @@ public static class SiloHostingExtensions
     }
 
     private const string ReadyTag = "ready";
+
+    /// <summary>What a silo needs beyond a client: its own certificate, which it presents to every peer.</summary>
+    private sealed class SiloTlsOptionsValidator : IValidateOptions<SessionCacheClusterOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, SessionCacheClusterOptions options) =>
+            options.Tls.Enabled && string.IsNullOrWhiteSpace(options.Tls.Certificate)
+                ? ValidateOptionsResult.Fail("Cluster:Tls:Enabled=true on a silo needs Cluster:Tls:Certificate: the silo's certificate (PEM with Cluster:Tls:PrivateKey, or .pfx), which clients and other silos must trust.")
+                : ValidateOptionsResult.Success;
+    }
 }

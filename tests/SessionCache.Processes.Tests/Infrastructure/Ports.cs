@@ -36,21 +36,3 @@ internal static class Ports
         }
     }
 }
-
-/// <summary>Waits on conditions, never on fixed sleeps.</summary>
-internal static class Eventually
-{
-    public static async Task TrueAsync(Func<Task<bool>> condition, string what, int timeoutSeconds = 60)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Timed out after {timeoutSeconds} s waiting for: {what}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
-}

@@ -5,7 +5,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SessionCache.AuthJs;
 using SessionCache.Client;
-using SessionCache.AuthJs.Tests;
 
 namespace SessionCache.Processes.Tests.Infrastructure;
 

@@ -115,7 +115,7 @@ public static class SessionCacheClientExtensions
         services.AddMetrics();
         services.TryAddSingleton(static sp => new SessionCacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton(MetricsProcessIdentity.Client);
-        services.TryAddSingleton(static sp => new NearCache(sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value.NearCache.MaxEntries));
+        services.TryAddSingleton(static sp => new NearCache(sp.GetRequiredService<IOptions<SessionCacheClientOptions>>().Value.NearCache.MaxEntries, SessionCacheClock.Get(sp)));
         services.TryAddSingleton(static sp => ActivatorUtilities.CreateInstance<ClusterSessionCache>(sp, SessionCacheClock.Get(sp)));
         services.TryAddSingleton<ISessionCache>(static sp => sp.GetRequiredService<ClusterSessionCache>());
 

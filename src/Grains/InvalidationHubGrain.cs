@@ -13,6 +13,13 @@ namespace SessionCache.Grains;
 /// near cache stops serving then by itself). Reentrant, so that one slow publish does not hold up
 /// renewals or other publishes.
 /// </summary>
+/// <remarks>
+/// No subscriber can stretch a sign-out: the hub grants its own configured lease
+/// (<c>SessionCache:NearCache:Lease</c>), whatever a subscriber would like; one process holds at
+/// most <see cref="MaxSubscribersPerProcess"/> subscriptions; and a process that failed to
+/// acknowledge is dropped and may not subscribe again for one lease, so that it delays at most one
+/// sign-out by at most one lease, then none while it is out.
+/// </remarks>
 [Reentrant]
 internal sealed partial class InvalidationHubGrain(
     [PersistentState("invalidation-hub")] IPersistentState<InvalidationHubState> state,
@@ -20,11 +27,20 @@ internal sealed partial class InvalidationHubGrain(
     IServiceProvider services,
     ILogger<InvalidationHubGrain> logger) : Grain, IInvalidationHubGrain
 {
-    private static readonly TimeSpan NotifyTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>A process has one near cache; a few more allow for a client restarting in place.</summary>
+    internal const int MaxSubscribersPerProcess = 4;
+
+    /// <summary>Beyond this many processes something is wrong; refusing protects the hub's memory and every publish's fan-out.</summary>
+    internal const int MaxSubscribers = 10_000;
+
+    private static readonly TimeSpan MaxNotifyTimeout = TimeSpan.FromSeconds(5);
 
     // Leases run on real time, whatever clock sessions expire by.
     private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private readonly Dictionary<ISessionCacheObserver, Subscription> _subscribers = [];
+
+    // Processes dropped for not acknowledging, and until when (hub timestamps) they stay out.
+    private readonly Dictionary<string, long> _quarantined = new(StringComparer.Ordinal);
     private Guid _incarnation;
     // Monotonic timestamps (TimeProvider.GetTimestamp): a wall clock set back must not shorten a wait.
     private long _safeAfter;
@@ -42,11 +58,34 @@ internal sealed partial class InvalidationHubGrain(
         LogActivated(logger, _incarnation, previous);
     }
 
-    public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease)
+    public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer)
     {
+        var now = _time.GetTimestamp();
+        var lease = options.Value.NearCache.Lease;
         var known = _subscribers.ContainsKey(observer);
-        _subscribers[observer] = new Subscription(_time.GetTimestamp(), lease);
-        return Task.FromResult(new SubscriptionAck(_incarnation, known));
+        if (!known)
+        {
+            var process = ProcessOf(observer);
+            if (_quarantined.TryGetValue(process, out var until))
+            {
+                if (now < until)
+                {
+                    // No lease: its near cache stays bypassed, so it needs no notice either.
+                    throw new SubscriptionRefusedException("This process did not acknowledge a sign-out notice and may subscribe again after one lease; until then it serves no session from its near cache.");
+                }
+
+                _quarantined.Remove(process);
+            }
+
+            if (_subscribers.Count >= MaxSubscribers || _subscribers.Keys.Count(o => string.Equals(ProcessOf(o), process, StringComparison.Ordinal)) >= MaxSubscribersPerProcess)
+            {
+                LogSubscriptionRefused(logger, _subscribers.Count);
+                throw new SubscriptionRefusedException($"The invalidation hub holds the most subscriptions it allows (at most {MaxSubscribersPerProcess} per process, {MaxSubscribers} in all).");
+            }
+        }
+
+        _subscribers[observer] = new Subscription(now, lease);
+        return Task.FromResult(new SubscriptionAck(_incarnation, known, lease));
     }
 
     public Task UnsubscribeAsync(ISessionCacheObserver observer)
@@ -79,7 +118,10 @@ internal sealed partial class InvalidationHubGrain(
     private async Task<long> DeliverAsync(InvalidationNotice notice)
     {
         var subscribers = _subscribers.ToArray();
-        var deliveries = subscribers.Select(s => s.Key.OnInvalidatedAsync(notice).WaitAsync(NotifyTimeout)).ToArray();
+
+        // Never longer than a lease: waiting for the lease to end is the fallback anyway.
+        var notifyTimeout = options.Value.NearCache.Lease < MaxNotifyTimeout ? options.Value.NearCache.Lease : MaxNotifyTimeout;
+        var deliveries = subscribers.Select(s => s.Key.OnInvalidatedAsync(notice).WaitAsync(notifyTimeout)).ToArray();
         try
         {
             await Task.WhenAll(deliveries);
@@ -108,11 +150,27 @@ internal sealed partial class InvalidationHubGrain(
             }
 
             waitUntil = Math.Max(waitUntil, leaseEnd);
+            _quarantined[ProcessOf(observer)] = leaseEnd + ToTimestampTicks(options.Value.NearCache.Lease);
             LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
         }
 
         return waitUntil;
     }
+
+    /// <summary>
+    /// The process an observer lives in: a client's observers share its client id (a silo's, its
+    /// hosted client's), so one process cannot hold many subscriptions by making many observers.
+    /// </summary>
+    private static string ProcessOf(ISessionCacheObserver observer)
+    {
+        // An observer's id is its client's id, '+', and the observer's own part.
+        var id = observer.GetGrainId().ToString();
+        var separator = id.LastIndexOf('+');
+        return separator > 0 ? id[..separator] : id;
+    }
+
+    [LoggerMessage(EventId = 2203, Level = LogLevel.Warning, Message = "A subscription to sign-out notices was refused: the hub holds {Subscribers} subscriptions, or the process holds its most")]
+    private static partial void LogSubscriptionRefused(ILogger logger, int subscribers);
 
     [LoggerMessage(EventId = 2202, Level = LogLevel.Information, Message = "Invalidation hub activated as incarnation {Incarnation} (existed before: {Existed}); publishes wait a full lease if it did")]
     private static partial void LogActivated(ILogger logger, Guid incarnation, bool existed);

@@ -25,7 +25,11 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     private readonly ILogger _logger;
     private readonly NearCache _notices;
     private readonly SessionCacheMetrics _metrics;
+    private readonly NegativeAnswers _negativeAnswers;
+    private readonly bool _cheapToResolve;
     private CachedLookup? _cachedLookup;
+    private string? _userKey;
+    private bool _holdsNegative;
     private IGrainTimer? _expiry;
 
     // The notice epoch at which the user's grain last admitted the cached session.
@@ -43,13 +47,18 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         NearCache notices,
         IServiceProvider services,
         SessionCacheMetrics metrics,
+        NegativeAnswers negativeAnswers,
         ILogger<SessionGrain> logger)
     {
         _notices = notices;
+        _negativeAnswers = negativeAnswers;
         _metrics = metrics;
         _resolver = resolver;
         _options = options.Value;
         _clock = SessionCacheClock.Get(services);
+
+        // Decoding a JWT locally costs less than keeping its refusal: junk is refused afresh.
+        _cheapToResolve = _options.Mode == SessionResolutionMode.Local && _options.Strategy == SessionStrategy.Jwt;
         _logger = logger;
     }
 
@@ -69,12 +78,19 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             }
 
             _cachedLookup = value;
+            _userKey = value?.Result.UserId is { } userId ? SessionKeys.UserKeyOf(userId) : null;
         }
     }
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         Cached = null;
+        if (_holdsNegative)
+        {
+            _negativeAnswers.Release();
+            _holdsNegative = false;
+        }
+
         return Task.CompletedTask;
     }
 
@@ -85,7 +101,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         if (Cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
         {
             if (cached.Result.Status != SessionLookupStatus.Session
-                || _notices.IsStillValid(_admittedEpoch, Key, cached.Result.UserId))
+                || _notices.IsStillValid(_admittedEpoch, Key, _userKey))
             {
                 _metrics.GrainAnswered(resolved: false);
                 return cached;
@@ -120,6 +136,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         {
             SessionLookupStatus.Session => Min(validUntil, now + _options.MaxCacheAge),
             SessionLookupStatus.UpstreamError => now,
+            SessionLookupStatus.Revoked => now + _options.NegativeCacheAge,
+
+            // No session, expired, invalid: kept only where asking again costs a call upstream, and
+            // only while the silo's budget for them lasts, so that distinct junk cookies cannot
+            // pile up activations.
+            _ when _cheapToResolve || _options.NegativeCacheAge <= TimeSpan.Zero || !HoldNegative() => now,
             _ => now + _options.NegativeCacheAge,
         };
 
@@ -219,6 +241,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         Cached = null;
         DeactivateOnIdle();
         return Task.CompletedTask;
+    }
+
+    /// <summary>Takes a place in the silo's budget for negative answers, held until this activation ends.</summary>
+    private bool HoldNegative()
+    {
+        _holdsNegative = _holdsNegative || _negativeAnswers.TryTake();
+        return _holdsNegative;
     }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;

@@ -114,6 +114,12 @@ internal sealed partial class UserGrain(
 
     public async Task RevokeAsync(string userId)
     {
+        // The id ends the user's database sessions: it must be the one this grain is for.
+        if (!string.Equals(SessionKeys.UserKeyOf(userId), this.GetPrimaryKeyString(), StringComparison.Ordinal))
+        {
+            throw new ArgumentException("The user id is not the one this user grain is for.", nameof(userId));
+        }
+
         var now = _clock.GetUtcNow();
         Prune(now);
         state.State.RevokedAt = now;
@@ -138,7 +144,7 @@ internal sealed partial class UserGrain(
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(userId, keys));
+        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
 
         // After the cluster refuses the sessions, so that a database failure never leaves them
         // served; the sign-out fails (and is retried, idempotently) until the rows are gone too.

@@ -50,7 +50,7 @@ internal interface IUserGrain : IGrainWithStringKey
     Task<UserSignOuts> GetSignOutsAsync();
 
     /// <summary>Signs the user out: records the revocation, forgets every session grain, tells every process.</summary>
-    /// <param name="userId">The user id this grain's key was made from: the near caches know sessions by it.</param>
+    /// <param name="userId">The user id this grain's key was made from (checked): database mode ends the user's rows by it.</param>
     [ResponseTimeout(Timeouts.SignOut)]
     Task RevokeAsync(string userId);
 
@@ -69,10 +69,12 @@ internal interface IUserGrain : IGrainWithStringKey
 internal interface IInvalidationHubGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Adds or renews a subscriber; its lease runs from this call. The answer tells the subscriber
-    /// whether it may have missed notices (the hub was re-created, or had dropped it).
+    /// Adds or renews a subscriber; the lease the hub grants (its own <c>NearCache:Lease</c>) runs
+    /// from this call. The answer tells the subscriber whether it may have missed notices (the hub
+    /// was re-created, or had dropped it).
     /// </summary>
-    Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease);
+    /// <exception cref="SubscriptionRefusedException">The process holds too many subscriptions, or is kept out for not acknowledging.</exception>
+    Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer);
 
     /// <summary>Removes a subscriber, on shutdown.</summary>
     Task UnsubscribeAsync(ISessionCacheObserver observer);

@@ -41,18 +41,22 @@ internal sealed class CachedLookup
     public DateTimeOffset CacheUntil { get; }
 }
 
-/// <summary>What to forget: every session of a user, and/or the named session keys.</summary>
+/// <summary>
+/// What to forget: every session of a user, and/or the named session keys. Users are named by
+/// their grain key (<see cref="SessionCache.AuthJs.Internals.SessionKeys.UserKeyOf"/>), never by
+/// id: every subscriber receives every notice.
+/// </summary>
 [GenerateSerializer, Immutable]
 internal sealed class InvalidationNotice
 {
-    public InvalidationNotice(string? userId, string[] sessionKeys)
+    public InvalidationNotice(string? userKey, string[] sessionKeys)
     {
-        UserId = userId;
+        UserKey = userKey;
         SessionKeys = sessionKeys;
     }
 
     [Id(0)]
-    public string? UserId { get; }
+    public string? UserKey { get; }
 
     [Id(1)]
     public string[] SessionKeys { get; }
@@ -64,8 +68,28 @@ internal sealed class InvalidationNotice
 /// Whether the hub already had this subscriber. <see langword="false"/> after the hub dropped it
 /// (it could not be told of a notice): whatever it caches may be stale.
 /// </param>
+/// <param name="Lease">The lease the hub granted, counted from before the subscriber asked: the hub's, not the subscriber's, configuration.</param>
 [GenerateSerializer, Immutable]
-internal sealed record SubscriptionAck([property: Id(0)] Guid Incarnation, [property: Id(1)] bool WasSubscribed);
+internal sealed record SubscriptionAck([property: Id(0)] Guid Incarnation, [property: Id(1)] bool WasSubscribed, [property: Id(2)] TimeSpan Lease);
+
+/// <summary>The hub refused a subscription: the process holds too many, or is kept out for not acknowledging.</summary>
+[GenerateSerializer]
+internal sealed class SubscriptionRefusedException : Exception
+{
+    public SubscriptionRefusedException()
+    {
+    }
+
+    public SubscriptionRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    public SubscriptionRefusedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
 
 /// <summary>
 /// When a session's user signed in, as a user's grain judges it against sign-outs.

@@ -93,7 +93,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         }
 
         var now = _clock.GetUtcNow();
-        if (_nearEnabled && _near.TryGet(key.Canonical, now, out var cached))
+        if (_nearEnabled && _near.TryGet(_near.KeyOf(key.Canonical), now, out var cached))
         {
             _metrics.LookupCompleted(started, nearHit: true);
             return ValueTask.FromResult(cached);
@@ -213,7 +213,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         var statusKey = SessionKeys.SignOutStatusKeyOf(userKey);
         var seconds = signedInAt.ToUnixTimeSeconds();
         var now = _clock.GetUtcNow();
-        if (_nearEnabled && _signOuts.TryGetValue(userKey, out var cached) && now < cached.Until && _near.IsStillValid(cached.Epoch, statusKey, userId))
+        if (_nearEnabled && _signOuts.TryGetValue(userKey, out var cached) && now < cached.Until && _near.IsStillValid(cached.Epoch, statusKey, userKey))
         {
             return cached.SignOuts.Cover(seconds);
         }
@@ -286,7 +286,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
         if (_nearEnabled)
         {
-            _near.Add(key.Canonical, hash, reply, epoch, _clock.GetUtcNow());
+            _near.Add(_near.KeyOf(key.Canonical), hash, reply, epoch, _clock.GetUtcNow());
         }
 
         _metrics.LookupCompleted(started, nearHit: false);

@@ -45,9 +45,12 @@ internal sealed partial class InvalidationSubscriber(
                     reference ??= grains.CreateObjectReference<ISessionCacheObserver>(_observer);
                     // Bounded: a renewal sent to a silo that died with it is never answered, and
                     // waiting Orleans' 30 s response timeout would let the lease lapse for nothing.
-                    var ack = await hub.SubscribeAsync(reference, near.Lease).WaitAsync(near.RenewEvery, stoppingToken);
+                    var ack = await hub.SubscribeAsync(reference).WaitAsync(near.RenewEvery, stoppingToken);
                     var missed = !ack.WasSubscribed || !nearCache.IsLeaseValid || (incarnation is { } previous && previous != ack.Incarnation);
-                    nearCache.ExtendLease(askedAt, near.Lease, missed);
+                    nearCache.ExtendLease(askedAt, ack.Lease, missed);
+
+                    // The hub's lease may be shorter than ours: renew often enough to keep it.
+                    delay = ack.Lease / 3 < delay ? ack.Lease / 3 : delay;
                     if (missed)
                     {
                         LogCacheCleared(logger, ack.Incarnation, ack.WasSubscribed);

@@ -1,5 +1,9 @@
 using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
 using SessionCache.AuthJs;
+using SessionCache.AuthJs.Internals;
 using SessionCache.Contracts;
 
 namespace SessionCache.Client.Internals;
@@ -10,13 +14,26 @@ namespace SessionCache.Client.Internals;
 /// so a process the hub cannot reach stops serving within a bounded time; and an entry written by a
 /// lookup that raced an invalidation is taken out again (see <see cref="Add"/>).
 /// </summary>
-internal sealed class NearCache(int maxEntries)
+/// <remarks>
+/// Bad input at volume costs it nothing: entries are keyed by a fixed-size hash of the credential
+/// (never the cookie itself, which can be 16 KiB), only answers that cost a grain call to get again
+/// are kept (sessions, and sign-outs), and expired entries are swept every second.
+/// </remarks>
+internal sealed class NearCache : IDisposable
 {
     // Enough recent notices for a session grain to tell whether one concerns it; a grain that
     // last checked before the oldest one kept simply asks its user's grain again.
     private const int NoticesKept = 1024;
 
-    private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(1);
+
+    private readonly ConcurrentDictionary<UInt128, Entry> _entries = new();
+    private readonly int _maxEntries;
+    private readonly TimeProvider _clock;
+    private readonly ITimer _sweeper;
+
+    // Per process and secret: nobody outside can aim two credentials at one key.
+    private readonly long _seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
     private readonly Notice?[] _notices = new Notice?[NoticesKept];
     private readonly Lock _noticesLock = new();
     private int _count;
@@ -25,17 +42,27 @@ internal sealed class NearCache(int maxEntries)
     // Environment.TickCount64 (monotonic milliseconds) until which the hub is known to reach us.
     private long _leaseUntil = long.MinValue;
 
+    public NearCache(int maxEntries, TimeProvider clock)
+    {
+        _maxEntries = maxEntries;
+        _clock = clock;
+        _sweeper = clock.CreateTimer(static state => ((NearCache)state!).RemoveExpired(), this, SweepEvery, SweepEvery);
+    }
+
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>The near cache's key for a credential in canonical form: 128 bits, seeded per process.</summary>
+    public UInt128 KeyOf(string canonical) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(canonical.AsSpan()), _seed);
 
     /// <summary>Changes whenever an invalidation arrives; read before a grain call, checked after.</summary>
     public long Epoch => Interlocked.Read(ref _epoch);
 
     public bool IsLeaseValid => Environment.TickCount64 < Interlocked.Read(ref _leaseUntil);
 
-    public bool TryGet(string canonical, DateTimeOffset now, out SessionLookupResult result)
+    public bool TryGet(UInt128 key, DateTimeOffset now, out SessionLookupResult result)
     {
         if (Environment.TickCount64 < Interlocked.Read(ref _leaseUntil)
-            && _entries.TryGetValue(canonical, out var entry)
+            && _entries.TryGetValue(key, out var entry)
             && now.UtcTicks < entry.CacheUntilTicks)
         {
             result = entry.Result;
@@ -51,37 +78,41 @@ internal sealed class NearCache(int maxEntries)
     /// the answer may predate it, so it is removed again: either the invalidation's sweep saw the
     /// entry, or this check sees the new epoch (both sides write, fence, then read).
     /// </summary>
-    public void Add(string canonical, string hash, CachedLookup lookup, long epochBeforeCall, DateTimeOffset now)
+    public void Add(UInt128 key, string hash, CachedLookup lookup, long epochBeforeCall, DateTimeOffset now)
     {
-        if (lookup.CacheUntil <= now || !IsLeaseValid)
+        // "No session" and "invalid" are answered again at the cost of the call that got them
+        // here: keeping them would let junk cookies fill the cache.
+        if (lookup.Result.Status is not (SessionLookupStatus.Session or SessionLookupStatus.Revoked) || lookup.CacheUntil <= now || !IsLeaseValid)
         {
             return;
         }
 
-        if (Volatile.Read(ref _count) >= maxEntries)
+        if (Volatile.Read(ref _count) >= _maxEntries)
         {
-            RemoveExpired(now);
-            if (Volatile.Read(ref _count) >= maxEntries)
+            RemoveExpired();
+            if (Volatile.Read(ref _count) >= _maxEntries)
             {
                 return;
             }
         }
 
-        var entry = new Entry(lookup.Result, hash, lookup.Result.UserId, lookup.CacheUntil.UtcTicks);
-        _entries.AddOrUpdate(canonical, static (_, state) => state.Self.Added(state.Entry), static (_, _, state) => state.Entry, (Self: this, Entry: entry));
+        var userKey = lookup.Result.UserId is { } userId ? SessionKeys.UserKeyOf(userId) : null;
+        var entry = new Entry(lookup.Result, hash, userKey, lookup.CacheUntil.UtcTicks);
+        _entries.AddOrUpdate(key, static (_, state) => state.Self.Added(state.Entry), static (_, _, state) => state.Entry, (Self: this, Entry: entry));
         Interlocked.MemoryBarrier();
         if (Interlocked.Read(ref _epoch) != epochBeforeCall)
         {
-            Remove(canonical, entry);
+            Remove(key, entry);
         }
     }
 
     /// <summary>
     /// Whether a session grain in this process that was last confirmed by its user's grain at
     /// <paramref name="checkedEpoch"/> may keep serving its answer: this process is within its
-    /// lease (the hub would have to wait for it) and no notice since names the session or its user.
+    /// lease (the hub would have to wait for it) and no notice since names the session or its user
+    /// (<paramref name="userKey"/>, <see cref="SessionKeys.UserKeyOf"/> of the user id).
     /// </summary>
-    public bool IsStillValid(long checkedEpoch, string sessionKey, string? userId)
+    public bool IsStillValid(long checkedEpoch, string sessionKey, string? userKey)
     {
         if (!IsLeaseValid)
         {
@@ -103,7 +134,7 @@ internal sealed class NearCache(int maxEntries)
 
             for (var epoch = checkedEpoch + 1; epoch <= current; epoch++)
             {
-                if (_notices[epoch % NoticesKept] is not { } notice || notice.Epoch != epoch || notice.Concerns(sessionKey, userId))
+                if (_notices[epoch % NoticesKept] is not { } notice || notice.Epoch != epoch || notice.Concerns(sessionKey, userKey))
                 {
                     return false;
                 }
@@ -117,12 +148,12 @@ internal sealed class NearCache(int maxEntries)
     {
         Record(notice);
         var keys = notice.SessionKeys.Length == 0 ? null : new HashSet<string>(notice.SessionKeys, StringComparer.Ordinal);
-        foreach (var (canonical, entry) in _entries)
+        foreach (var (key, entry) in _entries)
         {
-            if ((notice.UserId is not null && string.Equals(entry.UserId, notice.UserId, StringComparison.Ordinal))
+            if ((notice.UserKey is not null && string.Equals(entry.UserKey, notice.UserKey, StringComparison.Ordinal))
                 || (keys is not null && keys.Contains(entry.Hash)))
             {
-                Remove(canonical, entry);
+                Remove(key, entry);
             }
         }
     }
@@ -154,22 +185,25 @@ internal sealed class NearCache(int maxEntries)
     public void Clear()
     {
         Record(null);
-        foreach (var (canonical, entry) in _entries)
+        foreach (var (key, entry) in _entries)
         {
-            Remove(canonical, entry);
+            Remove(key, entry);
         }
     }
 
-    public void RemoveExpired(DateTimeOffset now)
+    public void RemoveExpired()
     {
-        foreach (var (canonical, entry) in _entries)
+        var now = _clock.GetUtcNow().UtcTicks;
+        foreach (var (key, entry) in _entries)
         {
-            if (entry.CacheUntilTicks <= now.UtcTicks)
+            if (entry.CacheUntilTicks <= now)
             {
-                Remove(canonical, entry);
+                Remove(key, entry);
             }
         }
     }
+
+    public void Dispose() => _sweeper.Dispose();
 
     /// <summary>Advances the epoch and logs what it was for; <see langword="null"/> concerns every session.</summary>
     private void Record(InvalidationNotice? notice)
@@ -187,9 +221,9 @@ internal sealed class NearCache(int maxEntries)
         return entry;
     }
 
-    private void Remove(string canonical, Entry entry)
+    private void Remove(UInt128 key, Entry entry)
     {
-        if (_entries.TryRemove(new KeyValuePair<string, Entry>(canonical, entry)))
+        if (_entries.TryRemove(new KeyValuePair<UInt128, Entry>(key, entry)))
         {
             Interlocked.Decrement(ref _count);
         }
@@ -197,20 +231,20 @@ internal sealed class NearCache(int maxEntries)
 
     private sealed record Notice(long Epoch, InvalidationNotice? What)
     {
-        public bool Concerns(string sessionKey, string? userId) =>
+        public bool Concerns(string sessionKey, string? userKey) =>
             What is null
-            || (userId is not null && string.Equals(What.UserId, userId, StringComparison.Ordinal))
+            || (userKey is not null && string.Equals(What.UserKey, userKey, StringComparison.Ordinal))
             || Array.IndexOf(What.SessionKeys, sessionKey) >= 0;
     }
 
     // A class, not a record: removal must match this very entry, not an equal one.
-    private sealed class Entry(SessionLookupResult result, string hash, string? userId, long cacheUntilTicks)
+    private sealed class Entry(SessionLookupResult result, string hash, string? userKey, long cacheUntilTicks)
     {
         public SessionLookupResult Result { get; } = result;
 
         public string Hash { get; } = hash;
 
-        public string? UserId { get; } = userId;
+        public string? UserKey { get; } = userKey;
 
         public long CacheUntilTicks { get; } = cacheUntilTicks;
     }

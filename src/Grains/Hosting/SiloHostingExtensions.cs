@@ -180,6 +180,7 @@ public static class SiloHostingExtensions
             var silo = sp.GetRequiredService<ILocalSiloDetails>();
             return new MetricsProcessIdentity(() => "silo " + silo.SiloAddress.Endpoint, () => silo.SiloAddress.Endpoint.ToString());
         });
+        silo.Services.AddSingleton<SessionCache.Grains.NegativeAnswers>();
         silo.Services.AddAuthJsSessionResolution(configuration);
         silo.Services.AddClusterSessionCache(configuration);
 

@@ -23,7 +23,7 @@ public static class SessionCacheClientExtensions
     /// methods then work as in a co-hosted silo.
     /// </summary>
     /// <param name="builder">The host builder.</param>
-    /// <param name="configureClient">Further Orleans client configuration (e.g. TLS).</param>
+    /// <param name="configureClient">Further Orleans client configuration; TLS needs none: <c>Cluster:Tls</c> turns it on.</param>
     /// <returns>The builder.</returns>
     public static IHostApplicationBuilder AddSessionCacheClient(this IHostApplicationBuilder builder, Action<Orleans.Hosting.IClientBuilder>? configureClient = null)
     {

@@ -28,8 +28,8 @@ public static class SiloHostingExtensions
     /// </summary>
     /// <param name="builder">The web application builder.</param>
     /// <param name="configureSilo">
-    /// Further Orleans configuration, applied last: for example <c>silo.UseTls(...)</c> from
-    /// Microsoft.Orleans.Connections.Security (see README, "Transport security").
+    /// Further Orleans configuration, applied last. TLS needs none: <c>Cluster:Tls</c> turns it on
+    /// (see README, "Security").
     /// </param>
     /// <returns>The builder.</returns>
     public static WebApplicationBuilder AddSessionCacheSilo(this WebApplicationBuilder builder, Action<ISiloBuilder>? configureSilo = null)

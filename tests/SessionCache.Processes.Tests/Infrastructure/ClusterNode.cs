@@ -43,6 +43,9 @@ internal sealed class ClusterNode : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>The environment the process runs with, its ports included.</summary>
+    public IReadOnlyDictionary<string, string> Environment => _environment;
+
     /// <summary>The port other silos reach this one at: how Orleans' statistics name it.</summary>
     public int SiloPort => int.Parse(_environment["Cluster__SiloPort"], System.Globalization.CultureInfo.InvariantCulture);
 

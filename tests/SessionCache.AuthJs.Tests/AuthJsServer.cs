@@ -255,6 +255,16 @@ public sealed class AuthJsServer : IAsyncLifetime
         return new JweVerdict(body["token"]!.GetValue<string>(), body["accepted"]!.GetValue<bool>(), Units("name"), Units("email"), Units("sub"), body["reason"]?.GetValue<string>(), body["jose"]!.GetValue<string>());
     }
 
+    /// <summary>
+    /// Seeded raw DEFLATE streams, mostly damaged, with what zlib inflates each to under jose 4's
+    /// limit (base64 SHA-256), or <see langword="null"/> where zlib refuses it.
+    /// </summary>
+    public async Task<List<(byte[] Input, string? Inflated)>> DeflateCasesAsync(int seed, int count)
+    {
+        var cases = (await Http.GetFromJsonAsync<JsonArray>($"deflate/cases?seed={seed}&count={count}"))!;
+        return cases.Select(static c => (Convert.FromBase64String(c!["input"]!.GetValue<string>()), c["inflated"]?.GetValue<string>())).ToList();
+    }
+
     /// <summary>The names of the JWE header variants the fixture can make.</summary>
     public async Task<List<string>> JweVariantsAsync() =>
         (await Http.GetFromJsonAsync<List<string>>("jwe/variants"))!;

@@ -4,8 +4,8 @@
 // derives, and judged by Auth.js' own decode (v5 tokens) or NextAuth.js v4's (v4 tokens), so that
 // the .NET decoder can be held to the same verdict, variant by variant.
 import { createRequire } from "node:module"
-import { createCipheriv, randomBytes } from "node:crypto"
-import { deflateRawSync } from "node:zlib"
+import { createCipheriv, createHash, randomBytes } from "node:crypto"
+import { constants as zlib, deflateRawSync, inflateRawSync } from "node:zlib"
 import { CompactEncrypt, EncryptJWT, base64url, calculateJwkThumbprint } from "jose"
 import { hkdf } from "@panva/hkdf"
 import { decode as decodeV5 } from "@auth/core/jwt"
@@ -56,6 +56,80 @@ const compact = (plaintext, header, key, options) => new CompactEncrypt(plaintex
 // jose v4, whose encrypt takes the deflate function: lets a test put any bytes behind "zip":"DEF".
 const compactV4Deflated = (plaintext, header, key, deflateRaw) => new joseV4.CompactEncrypt(plaintext).setProtectedHeader(header).encrypt(key, { deflateRaw: async (input) => deflateRaw(input) })
 
+// Raw DEFLATE (RFC 1951) written bit by bit, for streams zlib's deflate never writes: values go
+// least significant bit first, Huffman codes most significant bit first.
+const deflateBits = (write) => {
+  const out = []
+  let acc = 0
+  let n = 0
+  const bits = (value, count) => {
+    for (let i = 0; i < count; i++) {
+      acc |= ((value >> i) & 1) << n
+      if (++n === 8) [acc, n] = [out.push(acc) && 0, 0]
+    }
+  }
+  const code = (value, count) => {
+    for (let i = count - 1; i >= 0; i--) bits((value >> i) & 1, 1)
+  }
+  write({ bits, code })
+  if (n) out.push(acc)
+  return Buffer.from(out)
+}
+// RFC 1951 3.2.2: the canonical Huffman codes of a list of code lengths.
+const canonical = (lengths) => {
+  const count = Array(16).fill(0)
+  for (const l of lengths) if (l) count[l]++
+  const next = Array(16).fill(0)
+  for (let bits = 1, c = 0; bits < 16; bits++) next[bits] = c = (c + count[bits - 1]) << 1
+  return lengths.map((l) => (l ? next[l]++ : undefined))
+}
+const fixedLengths = [...Array(144).fill(8), ...Array(112).fill(9), ...Array(24).fill(7), ...Array(8).fill(8)]
+const fixedCodes = canonical(fixedLengths)
+// Every byte a literal, except that a run of "x" after the first becomes copies of distance 1 (length 7, symbol 261).
+const writeSymbols = (w, plaintext, literal, distance) => {
+  for (let i = 0; i < plaintext.length; i++) {
+    literal(plaintext[i])
+    if (plaintext[i] === 0x78 && plaintext.subarray(i, i + 8).every((b) => b === 0x78)) {
+      literal(261)
+      distance(0)
+      i += 7
+    }
+  }
+  literal(256)
+}
+const fixedBlock = (plaintext, symbols) =>
+  deflateBits((w) => {
+    w.bits(1, 1)
+    w.bits(1, 2)
+    const literal = (s) => w.code(fixedCodes[s], fixedLengths[s])
+    const distance = (s) => w.code(s, 5)
+    symbols ? symbols({ literal, distance }) : writeSymbols(w, plaintext, literal, distance)
+  })
+// A dynamic block whose code-length code gives each of the 19 symbols a code (13 of 4 bits, 6 of 5).
+const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
+const CL_LENGTHS = Array.from({ length: 19 }, (_, s) => (CL_ORDER.indexOf(s) < 13 ? 4 : 5))
+const CL_CODES = canonical(CL_LENGTHS)
+// Literals 0-253 of 8 bits, 254, 255, end of block and length 7 (261) of 9: a complete code.
+const dynamicLiterals = () => [...Array(254).fill(8), 9, 9, 9, 0, 0, 0, 0, 9]
+const dynamicBlock = (plaintext, { literals = dynamicLiterals(), distances = [1], count = literals.length, firstRepeat = false } = {}) =>
+  deflateBits((w) => {
+    w.bits(1, 1)
+    w.bits(2, 2)
+    w.bits(count - 257, 5)
+    w.bits(distances.length - 1, 5)
+    w.bits(19 - 4, 4)
+    for (const s of CL_ORDER) w.bits(CL_LENGTHS[s], 3)
+    if (firstRepeat) {
+      w.code(CL_CODES[16], CL_LENGTHS[16])
+      w.bits(0, 2)
+    }
+    for (const l of [...literals, ...distances]) w.code(CL_CODES[l], CL_LENGTHS[l])
+    const literalCodes = canonical(literals)
+    const distanceCodes = canonical(distances)
+    writeSymbols(w, plaintext, (s) => w.code(literalCodes[s], literals[s]), (s) => w.code(distanceCodes[s], distances[s]))
+  })
+const withPad = (plaintext) => encoder.encode(new TextDecoder().decode(plaintext).replace('"name"', '"pad":"xxxxxxxxxxxxxxxx","name"'))
+
 // A header jose refuses to write at all (or header bytes JSON.stringify never gives): A256GCM by
 // hand, as RFC 7516 lays it out.
 const handMadeGcm = (plaintext, header, key) => {
@@ -78,6 +152,29 @@ const variants = {
   "zip-def-truncated": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => deflateRawSync(input).subarray(0, -4)) },
   "zip-def-trailing-bytes": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => Buffer.concat([deflateRawSync(input), Buffer.from("trailing")])) },
   "zip-def-not-deflated": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => input) },
+  "zip-def-unterminated": { make: ({ header, key }) => compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) => deflateRawSync(input, { finishFlush: zlib.Z_SYNC_FLUSH })) },
+  "zip-def-empty": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, () => Buffer.alloc(0)) },
+  "zip-def-stored": { make: ({ header, key }) => compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) => deflateRawSync(input, { level: 0 })) },
+  "zip-def-multiple-blocks": {
+    make: ({ header, key }) =>
+      compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) =>
+        Buffer.concat([deflateRawSync(input.subarray(0, 20), { level: 0, finishFlush: zlib.Z_SYNC_FLUSH }), deflateRawSync(input.subarray(20, 40), { finishFlush: zlib.Z_SYNC_FLUSH }), deflateRawSync(input.subarray(40))])
+      ),
+  },
+  "zip-def-stored-bad-length": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => Buffer.concat([Buffer.from([1, input.length & 0xff, input.length >> 8, ~input.length & 0xff, (~input.length >> 8) & 0xfe]), input])) },
+  "zip-def-block-type-3": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, () => Buffer.from([0x07, 0, 0, 0])) },
+  "zip-def-fixed-copy": { make: ({ header, key }) => compactV4Deflated(withPad(rawClaims('"sub":"user-zoe",')), { ...header, zip: "DEF" }, key, (input) => fixedBlock(input)) },
+  "zip-def-fixed-distance-too-far": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, () => fixedBlock(null, ({ literal, distance }) => [literal(0x7b), literal(257), distance(1), literal(256)])) },
+  "zip-def-fixed-distance-30": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, () => fixedBlock(null, ({ literal, distance }) => [literal(0x7b), literal(257), distance(30), literal(256)])) },
+  "zip-def-fixed-length-286": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, () => fixedBlock(null, ({ literal, distance }) => [literal(0x7b), literal(286), distance(0), literal(256)])) },
+  "zip-def-dynamic": { make: ({ header, key }) => compactV4Deflated(withPad(rawClaims('"sub":"user-zoe",')), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input)) },
+  "zip-def-dynamic-no-distances": { make: ({ header, key }) => compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { distances: [0] })) },
+  "zip-def-dynamic-lone-distance-of-2-bits": { make: ({ header, key }) => compactV4Deflated(withPad(rawClaims('"sub":"user-zoe",')), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { distances: [2] })) },
+  "zip-def-dynamic-incomplete-literals": { make: ({ header, key }) => compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { literals: [...Array(254).fill(8), 9, 0, 9, 0, 0, 0, 0, 9] })) },
+  "zip-def-dynamic-oversubscribed-literals": { make: ({ header, key }) => compactV4Deflated(rawClaims('"sub":"user-zoe",'), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { literals: [...Array(254).fill(8), 9, 9, 9, 0, 0, 0, 9, 9] })) },
+  "zip-def-dynamic-missing-end-of-block": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { literals: [...Array(256).fill(8), 0] })) },
+  "zip-def-dynamic-too-many-lengths": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { count: 288 })) },
+  "zip-def-dynamic-repeat-first": { make: ({ header, key }) => compactV4Deflated(rawClaims(""), { ...header, zip: "DEF" }, key, (input) => dynamicBlock(input, { firstRepeat: true })) },
   "zip-gzip": { enc: "A256GCM", make: ({ header, key }) => handMadeGcm(rawClaims(""), { ...header, zip: "GZIP" }, key) },
   // Critical extensions: the encoder is told it knows them; Auth.js' decode is told of none.
   "crit-unknown-extension": { make: ({ header, key }) => jwt(claims(), { ...header, crit: ["x-ext"], "x-ext": true }, key, { crit: { "x-ext": true } }) },
@@ -140,4 +237,44 @@ export async function judgeVariant({ flavor, variant, secret, salt = "authjs.ses
   } catch (error) {
     return { token, accepted: false, reason: `${error.code ?? error.name}: ${error.message}`, jose: joseVersions[flavor] }
   }
+}
+
+/**
+ * Raw DEFLATE streams from zlib's deflate (every level and strategy), most of them then damaged
+ * (bits flipped, bytes replaced, cut short) or replaced by random bytes, each with zlib's own
+ * verdict as jose 4 asks for it (inflateRaw, maxOutputLength 250,000) and the SHA-256 of what it
+ * inflates to. Seeded: the same cases every run.
+ */
+export function deflateCases({ seed = 1, count = 2000 } = {}) {
+  let state = seed
+  const random = (n) => ((state = (state * 1103515245 + 12345) & 0x7fffffff) % n)
+  const samples = [
+    encoder.encode(JSON.stringify({ ...claims(), iat: 1700000000, exp: 1700003600 })),
+    encoder.encode("x".repeat(3000)),
+    Uint8Array.from({ length: 2000 }, () => random(256)),
+    Uint8Array.from({ length: 5000 }, (_, i) => "abcdefghij".charCodeAt(random(4) + (i % 6))),
+  ]
+  return Array.from({ length: count }, (_, n) => {
+    let input = Buffer.from(deflateRawSync(samples[n % samples.length], { level: [0, 1, 6, 9][random(4)], strategy: random(5) }))
+    switch (random(5)) {
+      case 0:
+        for (let flips = 1 + random(3); flips > 0; flips--) input[random(input.length)] ^= 1 << random(8)
+        break
+      case 1:
+        input = input.subarray(0, random(input.length))
+        break
+      case 2:
+        input[random(input.length)] = random(256)
+        break
+      case 3:
+        input = Buffer.from(Array.from({ length: random(64) }, () => random(256)))
+        break
+    }
+    try {
+      const output = inflateRawSync(input, { maxOutputLength: INFLATE_LIMIT })
+      return { input: input.toString("base64"), inflated: createHash("sha256").update(output).digest("base64") }
+    } catch {
+      return { input: input.toString("base64"), inflated: null }
+    }
+  })
 }

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -22,7 +21,8 @@ internal enum ContentEncryption
 /// </summary>
 internal readonly struct JweToken
 {
-    // jose's limit on an inflated "zip":"DEF" payload.
+    // jose's limit on an inflated "zip":"DEF" payload: more refuses the token (jose 4: node:zlib's
+    // maxOutputLength; jose 6: maxDecompressedLength, which Auth.js leaves at its default).
     private const int MaxInflatedBytes = 250_000;
 
     private readonly string _token;
@@ -201,7 +201,7 @@ internal readonly struct JweToken
             return plaintext;
         }
 
-        return Inflate(plaintext);
+        return RawDeflate.Inflate(plaintext, MaxInflatedBytes);
     }
 
     /// <summary>
@@ -336,33 +336,6 @@ internal readonly struct JweToken
             return key.CbcCipher().DecryptCbc(ciphertext, iv, PaddingMode.PKCS7);
         }
         catch (CryptographicException)
-        {
-            return null;
-        }
-    }
-
-    private static byte[]? Inflate(byte[] compressed)
-    {
-        try
-        {
-            using var input = new MemoryStream(compressed);
-            using var deflate = new DeflateStream(input, CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            var buffer = new byte[8192];
-            int read;
-            while ((read = deflate.Read(buffer)) > 0)
-            {
-                if (output.Length + read > MaxInflatedBytes)
-                {
-                    return null;
-                }
-
-                output.Write(buffer, 0, read);
-            }
-
-            return output.ToArray();
-        }
-        catch (InvalidDataException)
         {
             return null;
         }

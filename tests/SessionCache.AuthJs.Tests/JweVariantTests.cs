@@ -186,6 +186,34 @@ public sealed class JweVariantTests(AuthJsServer authJs)
         }
     }
 
+    /// <summary>
+    /// Re-issuing writes the claims again, which System.Text.Json cannot do with a lone surrogate in
+    /// them: such a cookie is left as it is (it keeps its expiry) instead of failing the request.
+    /// </summary>
+    [Theory]
+    [InlineData("zip-def", true)]
+    [InlineData("replicated-match", true)]
+    [InlineData("claims-lone-surrogate-name", false)]
+    [InlineData("claims-lone-surrogate-member", false)]
+    public async Task AcceptedVariantIsReissuedUnlessItsClaimsCannotBeWrittenAgain(string variant, bool reissued)
+    {
+        var judged = await JudgeAsync("v5", variant);
+        using var services = Resolvers.Build(Resolvers.JwtSettings());
+        var source = (JwtSessionSource)services.GetService(typeof(JwtSessionSource))!;
+        var request = SessionRequest.FromCookieHeader($"authjs.session-token={judged.Token}");
+        Assert.Equal(SessionLookupStatus.Session, source.Resolve(request).Status);
+
+        var token = source.Reissue(request);
+
+        Assert.Equal(reissued, token is not null);
+        if (token is not null)
+        {
+            var again = source.Resolve(SessionRequest.FromCookieHeader($"authjs.session-token={token.Token}"));
+            Assert.Equal(SessionLookupStatus.Session, again.Status);
+            Assert.Equal(judged.Sub, again.UserId);
+        }
+    }
+
     /// <summary>About 8 MB of zeros deflated into a cookie: inflating stops just past jose's limit.</summary>
     [Fact]
     public async Task InflationBombIsCutOffAtTheLimit()

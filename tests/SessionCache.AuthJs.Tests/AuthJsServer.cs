@@ -241,6 +241,34 @@ public sealed class AuthJsServer : IAsyncLifetime
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!["payload"];
     }
 
+    /// <summary>
+    /// A token of a JWE header variant (<c>tests/authjs/jwe-variants.mjs</c>) made by jose, and what
+    /// the flavor's own decode (<c>v5</c>: Auth.js', <c>v4</c>: NextAuth.js') makes of it with the same secrets.
+    /// </summary>
+    public async Task<JweVerdict> JudgeJweVariantAsync(string flavor, string variant, object secret)
+    {
+        using var response = await Http.PostAsJsonAsync("jwe/variant", new { flavor, variant, secret });
+        response.EnsureSuccessStatusCode();
+        var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;
+        // Code units, so that a lone surrogate survives the trip.
+        string? Units(string field) => body["user"]?[field] is JsonArray units ? new string(units.Select(static u => (char)u!.GetValue<int>()).ToArray()) : null;
+        return new JweVerdict(body["token"]!.GetValue<string>(), body["accepted"]!.GetValue<bool>(), Units("name"), Units("email"), Units("sub"), body["reason"]?.GetValue<string>(), body["jose"]!.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Seeded raw DEFLATE streams, mostly damaged, with what zlib inflates each to under jose 4's
+    /// limit (base64 SHA-256), or <see langword="null"/> where zlib refuses it.
+    /// </summary>
+    public async Task<List<(byte[] Input, string? Inflated)>> DeflateCasesAsync(int seed, int count)
+    {
+        var cases = (await Http.GetFromJsonAsync<JsonArray>($"deflate/cases?seed={seed}&count={count}"))!;
+        return cases.Select(static c => (Convert.FromBase64String(c!["input"]!.GetValue<string>()), c["inflated"]?.GetValue<string>())).ToList();
+    }
+
+    /// <summary>The names of the JWE header variants the fixture can make.</summary>
+    public async Task<List<string>> JweVariantsAsync() =>
+        (await Http.GetFromJsonAsync<List<string>>("jwe/variants"))!;
+
     public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds)
     {
         var token = Guid.NewGuid().ToString();
@@ -295,6 +323,12 @@ public sealed class AuthJsServer : IAsyncLifetime
         return directory?.FullName ?? throw new InvalidOperationException("Cluster.sln not found above the test binaries.");
     }
 }
+
+/// <summary>
+/// A jose-made token and the verdict of Auth.js' (or NextAuth.js') own decode: the string claims
+/// the session is made of (<see langword="null"/> when missing or not a string), or why it refused.
+/// </summary>
+public sealed record JweVerdict(string Token, bool Accepted, string? Name, string? Email, string? Sub, string? Reason, string JoseVersion);
 
 [CollectionDefinition(Name)]
 public sealed class AuthJsCollection : ICollectionFixture<AuthJsServer>

@@ -202,6 +202,12 @@ public sealed class JwtSessionTests(AuthJsServer authJs)
     [InlineData("authjs.session-token=%E0%A4%A")]
     [InlineData("authjs.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIn0..AAAA.AAAA.AAAA")]
     [InlineData("authjs.session-token.0=x; authjs.session-token.x=y")]
+    // Headers no key is needed to send: a kid that is a lone surrogate, member names with lone
+    // surrogates System.Text.Json throws on when it looks a member up, a BOM and invalid UTF-8.
+    [InlineData("authjs.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIiwia2lkIjoiXHVkODAwIn0..AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("authjs.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIiwieFx1ZGMwMCI6MSwiXHUwMDczXHVkODAwIjoxfQ..AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("authjs.session-token=77u_eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2Q0JDLUhTNTEyIiwia2lkIjoi_yJ9..AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    [InlineData("next-auth.session-token=eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIiwia2lkIjoiXHVkODAwIn0..AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA")]
     public async Task GarbageCookieIsInvalidAndNeverThrows(string header)
     {
         var result = await _resolver.LookupAsync(SessionRequest.FromCookieHeader(header));

@@ -12,6 +12,7 @@ import { hkdf } from "@panva/hkdf"
 import pg from "pg"
 import { createRequire } from "node:module"
 import { withSessionCache } from "../../clients/authjs/index.mjs"
+import { deflateCases, judgeVariant, variantNames } from "./jwe-variants.mjs"
 
 const require = createRequire(import.meta.url)
 const nextAuthJwt = require("next-auth/jwt")
@@ -218,6 +219,11 @@ app.post("/decode/v4", async (req, res) => {
     res.json({ payload: null })
   }
 })
+
+// JWE header variants (jwe-variants.mjs): a token made by jose and the verdict of the flavor's own decode.
+app.get("/jwe/variants", (req, res) => res.json(variantNames))
+app.post("/jwe/variant", async (req, res) => res.json(await judgeVariant(req.body)))
+app.get("/deflate/cases", (req, res) => res.json(deflateCases({ seed: Number(req.query.seed ?? 1), count: Number(req.query.count ?? 2000) })))
 
 // Create a user and a database session through the real adapter.
 app.post("/db/create-session", async (req, res) => {

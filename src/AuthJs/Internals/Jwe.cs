@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Buffers.Text;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -22,7 +21,8 @@ internal enum ContentEncryption
 /// </summary>
 internal readonly struct JweToken
 {
-    // jose's limit on an inflated "zip":"DEF" payload.
+    // jose's limit on an inflated "zip":"DEF" payload: more refuses the token (jose 4: node:zlib's
+    // maxOutputLength; jose 6: maxDecompressedLength, which Auth.js leaves at its default).
     private const int MaxInflatedBytes = 250_000;
 
     private readonly string _token;
@@ -58,7 +58,11 @@ internal readonly struct JweToken
     /// <summary><c>iss</c>, <c>sub</c>, <c>aud</c> copied into the header, which must match the payload's.</summary>
     public HeaderClaims ReplicatedClaims { get; }
 
-    public static bool TryParse(string token, IReadOnlySet<ContentEncryption> allowed, out JweToken jwe, out string reason)
+    /// <summary>
+    /// Parses and checks the header. <paramref name="fatalText"/>: invalid UTF-8 in the header refuses
+    /// the token (jose 6) rather than reading as U+FFFD (jose 4).
+    /// </summary>
+    public static bool TryParse(string token, IReadOnlySet<ContentEncryption> allowed, bool fatalText, out JweToken jwe, out string reason)
     {
         jwe = default;
         Span<Range> parts = stackalloc Range[6];
@@ -80,10 +84,16 @@ internal readonly struct JweToken
             return false;
         }
 
+        if (!JsonText.TryDecode(headerBytes, fatalText, out var headerJson))
+        {
+            reason = "protected header is not UTF-8";
+            return false;
+        }
+
         JsonDocument header;
         try
         {
-            header = JsonDocument.Parse(headerBytes);
+            header = JsonDocument.Parse(headerJson);
         }
         catch (JsonException)
         {
@@ -101,16 +111,16 @@ internal readonly struct JweToken
             }
 
             // No JWE extension parameters are recognized, so any "crit" makes the token unusable.
-            if (root.TryGetProperty("crit"u8, out _))
+            if (JsonText.TryGetMember(root, "crit"u8, out _))
             {
                 reason = "unsupported crit header";
                 return false;
             }
 
             var compressed = false;
-            if (root.TryGetProperty("zip"u8, out var zip))
+            if (JsonText.TryGetMember(root, "zip"u8, out var zip))
             {
-                if (zip.ValueKind != JsonValueKind.String || !zip.ValueEquals("DEF"u8))
+                if (!JsonText.IsString(zip, "DEF"))
                 {
                     reason = "unsupported zip header";
                     return false;
@@ -119,28 +129,31 @@ internal readonly struct JweToken
                 compressed = true;
             }
 
-            if (!root.TryGetProperty("alg"u8, out var alg) || alg.ValueKind != JsonValueKind.String || alg.GetString() is not { Length: > 0 })
+            if (!JsonText.TryGetMember(root, "alg"u8, out var alg) || alg.ValueKind != JsonValueKind.String || JsonText.GetString(alg) is not { Length: > 0 } algName)
             {
                 reason = "missing alg";
                 return false;
             }
 
-            if (!alg.ValueEquals("dir"u8))
+            if (algName != "dir")
             {
                 reason = "alg not allowed";
                 return false;
             }
 
-            if (!root.TryGetProperty("enc"u8, out var enc) || enc.ValueKind != JsonValueKind.String || enc.GetString() is not { Length: > 0 })
+            if (!JsonText.TryGetMember(root, "enc"u8, out var enc) || enc.ValueKind != JsonValueKind.String || JsonText.GetString(enc) is not { Length: > 0 } encName)
             {
                 reason = "missing enc";
                 return false;
             }
 
-            ContentEncryption? encryption = enc.ValueEquals("A256CBC-HS512"u8) ? ContentEncryption.A256CbcHs512
-                : enc.ValueEquals("A256GCM"u8) ? ContentEncryption.A256Gcm
-                : enc.ValueEquals("A128CBC-HS256"u8) ? ContentEncryption.A128CbcHs256
-                : null;
+            ContentEncryption? encryption = encName switch
+            {
+                "A256CBC-HS512" => ContentEncryption.A256CbcHs512,
+                "A256GCM" => ContentEncryption.A256Gcm,
+                "A128CBC-HS256" => ContentEncryption.A128CbcHs256,
+                _ => null,
+            };
             if (encryption is not { } encValue || !allowed.Contains(encValue))
             {
                 reason = "enc not allowed";
@@ -167,8 +180,8 @@ internal readonly struct JweToken
                 return false;
             }
 
-            var hasKid = root.TryGetProperty("kid"u8, out var kidElement);
-            var kid = hasKid && kidElement.ValueKind == JsonValueKind.String ? kidElement.GetString() : null;
+            var hasKid = JsonText.TryGetMember(root, "kid"u8, out var kidElement);
+            var kid = hasKid && kidElement.ValueKind == JsonValueKind.String ? JsonText.GetString(kidElement) : null;
             jwe = new JweToken(token, parts[2], parts[3], parts[4], headerText.Length, encValue, hasKid, kid, compressed, HeaderClaims.From(root));
             reason = string.Empty;
             return true;
@@ -201,7 +214,7 @@ internal readonly struct JweToken
             return plaintext;
         }
 
-        return Inflate(plaintext);
+        return RawDeflate.Inflate(plaintext, MaxInflatedBytes);
     }
 
     /// <summary>
@@ -340,54 +353,25 @@ internal readonly struct JweToken
             return null;
         }
     }
-
-    private static byte[]? Inflate(byte[] compressed)
-    {
-        try
-        {
-            using var input = new MemoryStream(compressed);
-            using var deflate = new DeflateStream(input, CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            var buffer = new byte[8192];
-            int read;
-            while ((read = deflate.Read(buffer)) > 0)
-            {
-                if (output.Length + read > MaxInflatedBytes)
-                {
-                    return null;
-                }
-
-                output.Write(buffer, 0, read);
-            }
-
-            return output.ToArray();
-        }
-        catch (InvalidDataException)
-        {
-            return null;
-        }
-    }
 }
 
-/// <summary>The <c>iss</c>, <c>sub</c> and <c>aud</c> a JWE header may replicate from its claims (RFC 7519 5.3).</summary>
-internal readonly record struct HeaderClaims(string? Iss, string? Sub, string? Aud, bool Any)
+/// <summary>
+/// The <c>iss</c>, <c>sub</c> and <c>aud</c> a JWE header may replicate from its claims (RFC 7519
+/// 5.3), checked as jose's <c>jwtDecrypt</c> checks them: a header <c>iss</c> or <c>sub</c> must be
+/// <c>===</c> the claim, a header <c>aud</c> must <c>JSON.stringify</c> as the claim does.
+/// </summary>
+internal readonly record struct HeaderClaims(JsonElement? Iss, JsonElement? Sub, JsonElement? Aud)
 {
-    public static HeaderClaims From(JsonElement header)
-    {
-        var iss = Raw(header, "iss"u8);
-        var sub = Raw(header, "sub"u8);
-        var aud = Raw(header, "aud"u8);
-        return new HeaderClaims(iss, sub, aud, iss is not null || sub is not null || aud is not null);
-    }
+    public static HeaderClaims From(JsonElement header) =>
+        new(Copy(header, "iss"u8), Copy(header, "sub"u8), Copy(header, "aud"u8));
 
     /// <summary>Whether the payload agrees with every replicated claim.</summary>
     public bool MatchedBy(JsonElement payload) =>
-        !Any || (Same(Iss, payload, "iss"u8) && Same(Sub, payload, "sub"u8) && Same(Aud, payload, "aud"u8));
+        (Iss is not { } iss || JsonText.StrictEquals(iss, JsonText.Member(payload, "iss"u8)))
+        && (Sub is not { } sub || JsonText.StrictEquals(sub, JsonText.Member(payload, "sub"u8)))
+        && (Aud is not { } aud || (JsonText.Member(payload, "aud"u8) is { } claim && JsonText.Stringify(aud) == JsonText.Stringify(claim)));
 
-    private static bool Same(string? headerValue, JsonElement payload, ReadOnlySpan<byte> name) =>
-        headerValue is null || string.Equals(headerValue, Raw(payload, name), StringComparison.Ordinal);
-
-    // Compact JSON text, so equal values compare equal as jose compares them after JSON.stringify.
-    private static string? Raw(JsonElement element, ReadOnlySpan<byte> name) =>
-        element.TryGetProperty(name, out var value) ? JsonSerializer.Serialize(value) : null;
+    // Cloned: the header's document is disposed once it is parsed.
+    private static JsonElement? Copy(JsonElement header, ReadOnlySpan<byte> name) =>
+        JsonText.Member(header, name)?.Clone();
 }

@@ -141,7 +141,11 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
             var now = _time.GetUtcNow();
             var expires = now + _sessionMaxAge;
-            var renewed = Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds());
+            if (Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds()) is not { } renewed)
+            {
+                return null;
+            }
+
             var reissued = nextAuthV4 ? JweToken.EncryptGcm(key, renewed) : JweToken.EncryptCbcHs512(key, renewed);
             return new ReissuedSessionToken(name, reissued, expires, nextAuthV4);
         }
@@ -149,10 +153,19 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return null;
     }
 
-    /// <summary>The claims with Auth.js' encode applied: members in their order, renewed ones replaced, new ones last.</summary>
-    private byte[] Renew(byte[] claims, long now, long expires)
+    /// <summary>
+    /// The claims with Auth.js' encode applied: members in their order, renewed ones replaced, new
+    /// ones last. <see langword="null"/> for claims System.Text.Json cannot write (a lone surrogate
+    /// in a string): the cookie then keeps the expiry it has.
+    /// </summary>
+    private byte[]? Renew(byte[] claims, long now, long expires)
     {
         using var document = JsonDocument.Parse(claims);
+        if (!JsonText.IsWellFormed(document.RootElement))
+        {
+            return null;
+        }
+
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(claims.Length + 128);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
@@ -227,7 +240,8 @@ internal sealed partial class JwtSessionSource : ISessionSource
         foreach (var (salt, nextAuthV4) in candidates)
         {
             var allowed = nextAuthV4 ? NextAuthV4Algorithms : AuthJsAlgorithms;
-            if (!JweToken.TryParse(token, allowed, out var jwe, out var parseFailure))
+            // jose 6 (Auth.js) decodes text with a fatal decoder, jose 4 (NextAuth.js v4) with a lenient one.
+            if (!JweToken.TryParse(token, allowed, fatalText: !nextAuthV4, out var jwe, out var parseFailure))
             {
                 reason = parseFailure;
                 continue;
@@ -247,8 +261,13 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 continue;
             }
 
-            claims = plaintext;
-            return FromClaims(plaintext, jwe);
+            if (!JsonText.TryDecode(plaintext, fatal: !nextAuthV4, out var json))
+            {
+                return Reject("claims are not UTF-8");
+            }
+
+            claims = json;
+            return FromClaims(json, jwe);
         }
 
         return Reject(reason);
@@ -341,7 +360,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 validUntil = tokenExpiryDate;
             }
 
-            var userId = claims.TryGetProperty("sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? sub.GetString() : null;
+            var userId = JsonText.TryGetMember(claims, "sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? JsonText.GetString(sub) : null;
             return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil, signedInAt is { } signedIn ? ToDate(signedIn) : null);
         }
     }
@@ -356,7 +375,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
     {
         signedInAt = null;
         failure = string.Empty;
-        if (claims.TryGetProperty(_signedInAtClaim, out var claim) && claim.ValueKind != JsonValueKind.Null)
+        if (JsonText.TryGetMember(claims, _signedInAtClaim, out var claim) && claim.ValueKind != JsonValueKind.Null)
         {
             if (claim.ValueKind != JsonValueKind.Number || !claim.TryGetDouble(out var value) || !double.IsFinite(value) || ToDate(value) is null)
             {
@@ -383,15 +402,14 @@ internal sealed partial class JwtSessionSource : ISessionSource
     }
 
     private static string? StringOrNull(JsonElement? value) =>
-        value is { ValueKind: JsonValueKind.String } element ? element.GetString() : null;
+        value is { ValueKind: JsonValueKind.String } element ? JsonText.GetString(element) : null;
 
-    private static JsonElement? Claim(JsonElement claims, ReadOnlySpan<byte> name) =>
-        claims.TryGetProperty(name, out var value) ? value : null;
+    private static JsonElement? Claim(JsonElement claims, ReadOnlySpan<byte> name) => JsonText.Member(claims, name);
 
     private static bool TryNumericDate(JsonElement claims, ReadOnlySpan<byte> name, out double? value)
     {
         value = null;
-        if (!claims.TryGetProperty(name, out var element))
+        if (!JsonText.TryGetMember(claims, name, out var element))
         {
             return true;
         }

@@ -38,7 +38,17 @@ internal static class SessionJson
         if (value is { } element)
         {
             writer.WritePropertyName(name);
-            element.WriteTo(writer);
+
+            // A lone surrogate (a name cut inside an emoji) cannot be written again: its text is kept
+            // as the token has it, escaped, as JSON.stringify writes it.
+            if (JsonText.IsWellFormed(element))
+            {
+                element.WriteTo(writer);
+            }
+            else
+            {
+                writer.WriteRawValue(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element));
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 # 8 connections, as fast as the silo answers), against the silo built from BASELINE (default
 # 2e989ce, before the near cache stopped keeping junk) and this checkout's, one after the other
 # in one run. For each: resident memory before and at peak, and the p99 of valid cached sessions
-# looked up meanwhile (wrk -t1 -c4 --latency) against the same lookups without a flood.
+# looked up meanwhile (wrk -t1 -c4 --latency) against the same lookups without a flood. A flood
+# still running after FLOOD_LIMIT seconds (default 120; the baseline slows down as its near cache
+# fills) is stopped there and the cookies it sent are reported.
 # Usage: benchmarks/run-junk-flood.sh [rounds]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,7 +53,7 @@ run_one() { # name dll port
   before="$(rss_mb "$pid")"
   peak="$before"
   started=$(date +%s.%N)
-  JUNK_PER_THREAD=45000 wrk -t2 -c8 -d300s -s benchmarks/lua/junk.lua "http://127.0.0.1:$port" >"$work/flood.txt" &
+  JUNK_PER_THREAD=45000 wrk -t2 -c8 -d"${FLOOD_LIMIT:-120}s" -s benchmarks/lua/junk.lua "http://127.0.0.1:$port" >"$work/flood.txt" &
   local flood=$!
   sleep 2
   wrk -t1 -c4 -d8s --latency -H "Cookie: $valid" "http://127.0.0.1:$port/api/auth/session" >"$work/probe.txt" &

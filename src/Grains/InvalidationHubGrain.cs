@@ -150,11 +150,26 @@ internal sealed partial class InvalidationHubGrain(
             }
 
             waitUntil = Math.Max(waitUntil, leaseEnd);
-            _quarantined[ProcessOf(observer)] = leaseEnd + ToTimestampTicks(options.Value.NearCache.Lease);
+            Quarantine(ProcessOf(observer), leaseEnd + ToTimestampTicks(options.Value.NearCache.Lease));
             LogSubscriberUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
         }
 
         return waitUntil;
+    }
+
+    /// <summary>Keeps a process out until <paramref name="until"/>; forgets those whose time is up, so that dead processes do not pile up.</summary>
+    private void Quarantine(string process, long until)
+    {
+        var now = _time.GetTimestamp();
+        foreach (var (key, end) in _quarantined)
+        {
+            if (end <= now)
+            {
+                _quarantined.Remove(key);
+            }
+        }
+
+        _quarantined[process] = until;
     }
 
     /// <summary>

@@ -33,6 +33,12 @@ public sealed class CliCluster : IAsyncLifetime
         await Auth.InitializeAsync();
 
         GatewayPort = FreePort();
+        _silo = await StartSiloAsync(SiloPort, GatewayPort, ClusterId, []);
+    }
+
+    /// <summary>A silo in this process in local JWT mode with Auth.js' secrets, on loopback ports; <paramref name="extra"/> over the defaults.</summary>
+    public static async Task<WebApplication> StartSiloAsync(int siloPort, int gatewayPort, string clusterId, Dictionary<string, string?> extra)
+    {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -40,15 +46,16 @@ public sealed class CliCluster : IAsyncLifetime
             ["AUTH_SECRET"] = AuthJsServer.Secret0,
             ["AUTH_SECRET_1"] = AuthJsServer.Secret1,
             ["AUTH_SECRET_2"] = AuthJsServer.Secret2,
-            ["Cluster:SiloPort"] = SiloPort.ToString(CultureInfo.InvariantCulture),
-            ["Cluster:GatewayPort"] = GatewayPort.ToString(CultureInfo.InvariantCulture),
-            ["Cluster:ClusterId"] = ClusterId,
+            ["Cluster:SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Cluster:GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["Cluster:ClusterId"] = clusterId,
             ["Logging:LogLevel:Default"] = "Warning",
-        });
+        }.Concat(extra));
         builder.AddSessionCacheSilo();
-        _silo = builder.Build();
-        _silo.MapSessionCacheEndpoints();
-        await _silo.StartAsync();
+        var silo = builder.Build();
+        silo.MapSessionCacheEndpoints();
+        await silo.StartAsync();
+        return silo;
     }
 
     public async Task DisposeAsync()

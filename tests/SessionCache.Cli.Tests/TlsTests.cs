@@ -190,22 +190,7 @@ public sealed class TlsTests : IClassFixture<TlsTests.TlsSilo>
         {
             await Auth.InitializeAsync();
             Server = Certificates.Issue("silo");
-            var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(Server.Settings(Certificates.CaBundle))
-            {
-                ["SessionCache:Mode"] = "Local",
-                ["AUTH_SECRET"] = AuthJsServer.Secret0,
-                ["AUTH_SECRET_1"] = AuthJsServer.Secret1,
-                ["AUTH_SECRET_2"] = AuthJsServer.Secret2,
-                ["Cluster:SiloPort"] = CliCluster.FreePort().ToString(CultureInfo.InvariantCulture),
-                ["Cluster:GatewayPort"] = GatewayPort.ToString(CultureInfo.InvariantCulture),
-                ["Cluster:ClusterId"] = ClusterId,
-                ["Logging:LogLevel:Default"] = "Warning",
-            });
-            builder.AddSessionCacheSilo();
-            _silo = builder.Build();
-            _silo.MapSessionCacheEndpoints();
-            await _silo.StartAsync();
+            _silo = await CliCluster.StartSiloAsync(CliCluster.FreePort(), GatewayPort, ClusterId, Server.Settings(Certificates.CaBundle));
         }
 
         public async Task DisposeAsync()

@@ -93,13 +93,14 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         }
 
         var now = _clock.GetUtcNow();
-        if (_nearEnabled && _near.TryGet(_near.KeyOf(key.Canonical), now, out var cached))
+        var nearKey = _nearEnabled ? _near.KeyOf(key.Canonical) : default;
+        if (_nearEnabled && _near.TryGet(nearKey, now, out var cached))
         {
             _metrics.LookupCompleted(started, nearHit: true);
             return ValueTask.FromResult(cached);
         }
 
-        return LookupInClusterAsync(key, started, cancellationToken);
+        return LookupInClusterAsync(key, nearKey, started, cancellationToken);
     }
 
     private ValueTask<SessionLookupResult> Answered(SessionLookupResult result, long started)
@@ -254,7 +255,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         return signOuts.Cover(seconds);
     }
 
-    private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, long started, CancellationToken cancellationToken)
+    private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, UInt128 nearKey, long started, CancellationToken cancellationToken)
     {
         var epoch = _near.Epoch;
         var hash = key.Hash;
@@ -286,7 +287,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
         if (_nearEnabled)
         {
-            _near.Add(_near.KeyOf(key.Canonical), hash, reply, epoch, _clock.GetUtcNow());
+            _near.Add(nearKey, hash, reply, epoch, _clock.GetUtcNow());
         }
 
         _metrics.LookupCompleted(started, nearHit: false);

@@ -58,12 +58,18 @@ internal sealed class CliFailure : Exception
         var names = new List<string>(4);
         for (var current = exception; current is not null && names.Count < 6; current = current.InnerException)
         {
-            names.Add(current switch
+            var name = current switch
             {
                 System.Net.Sockets.SocketException socket => $"{current.GetType().Name} ({socket.SocketErrorCode})",
                 StackExchange.Redis.RedisConnectionException redis => $"{current.GetType().Name} ({redis.FailureType})",
                 _ => current.GetType().Name,
-            });
+            };
+
+            // Orleans wraps a failed connection in another of the same type.
+            if (names.Count == 0 || names[^1] != name)
+            {
+                names.Add(name);
+            }
         }
 
         return string.Join(" > ", names);

@@ -176,6 +176,8 @@ public sealed class CliSecretsTests(CliCluster cluster, CliSecretsTests.Password
         var described = CliFailure.Describe(failure);
 
         Assert.Equal("InvalidOperationException > RedisConnectionException (AuthenticationFailure) > SocketException (ConnectionRefused)", described);
+        // A wrapper of the same type (as Orleans wraps failed connections) is named once.
+        Assert.Equal("TimeoutException > SocketException (TimedOut)", CliFailure.Describe(new TimeoutException("x", new TimeoutException("y", new SocketException((int)SocketError.TimedOut)))));
     }
 
     [Fact]

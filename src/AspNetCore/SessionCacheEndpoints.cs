@@ -2,9 +2,9 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using SessionCache.AuthJs;
 
 namespace SessionCache.AspNetCore;
@@ -38,13 +38,29 @@ public static partial class SessionCacheEndpoints
     /// (the session JSON, or <c>null</c>), with the cookies Auth.js would set where this process
     /// holds the secrets; <c>POST /api/sessions/invalidate</c>; and <c>POST /api/sessions/status</c>,
     /// which tells an Auth.js app whether a sign-in was signed out. The last two take the
-    /// <c>SessionCache:ApiKey</c> as a bearer token.
+    /// <c>SessionCache:ApiKey</c> as a bearer token: <see cref="SessionCacheOptions.ApiKey"/>, the
+    /// options value the dashboard reads too, whether it came from configuration or from code.
     /// </summary>
     /// <param name="endpoints">The route builder.</param>
     /// <returns>A builder for both endpoints, to add policies to.</returns>
+    /// <exception cref="InvalidOperationException">
+    /// Nothing configures <see cref="SessionCacheOptions"/> (neither <c>AddAuthJsSessionResolution</c>,
+    /// which <c>AddSessionCacheSilo</c> calls, nor <c>Configure&lt;SessionCacheOptions&gt;</c>): the key
+    /// could never be set, and the endpoints would refuse every call.
+    /// </exception>
     public static IEndpointConventionBuilder MapSessionCacheApi(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
+        if (!endpoints.ServiceProvider.GetServices<IConfigureOptions<SessionCacheOptions>>().Any()
+            && !endpoints.ServiceProvider.GetServices<IPostConfigureOptions<SessionCacheOptions>>().Any())
+        {
+            throw new InvalidOperationException(
+                "MapSessionCacheApi checks SessionCache:ApiKey through IOptions<SessionCacheOptions>, which nothing configures: call " +
+                "services.AddAuthJsSessionResolution(configuration) (AddSessionCacheSilo does), or bind it yourself with " +
+                "services.AddOptions<SessionCacheOptions>().Bind(configuration.GetSection(\"SessionCache\")) or set it with " +
+                "services.Configure<SessionCacheOptions>(o => o.ApiKey = ...).");
+        }
+
         var group = endpoints.MapGroup(string.Empty);
         group.MapGet(SessionPath, GetSessionAsync);
         group.MapPost(InvalidatePath, (Delegate)InvalidateAsync);
@@ -308,7 +324,8 @@ public static partial class SessionCacheEndpoints
     /// <summary>The API key check of the authenticated endpoints; <see langword="null"/> when the caller presented it.</summary>
     private static IResult? Authorize(HttpContext context, ILogger logger)
     {
-        var apiKey = context.RequestServices.GetRequiredService<IConfiguration>()["SessionCache:ApiKey"];
+        // The options value, as the dashboard reads it: a key set in code counts as much as one in configuration.
+        var apiKey = context.RequestServices.GetRequiredService<IOptions<SessionCacheOptions>>().Value.ApiKey;
         if (string.IsNullOrEmpty(apiKey))
         {
             LogInvalidateWithoutKey(logger);

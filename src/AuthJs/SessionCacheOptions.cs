@@ -60,7 +60,11 @@ public sealed class SessionCacheOptions
     /// <summary><c>SessionCache:ConnectionString</c>: the Auth.js adapter's PostgreSQL database (database strategy).</summary>
     public string? ConnectionString { get; set; }
 
-    /// <summary><c>SessionCache:ApiKey</c>: bearer key for invalidation and the dashboard.</summary>
+    /// <summary>
+    /// <c>SessionCache:ApiKey</c>: the bearer key of the invalidation and status endpoints and of
+    /// the dashboard, which all read this value (set in configuration or in code) and compare it
+    /// in constant time.
+    /// </summary>
     public string? ApiKey { get; set; }
 
     /// <summary><c>SessionCache:MaxCacheAge</c>: upper bound on how long a session is served from cache. Default 5 minutes.</summary>
@@ -94,6 +98,42 @@ public sealed class SessionCacheOptions
 
     /// <summary>Proxy mode settings.</summary>
     public ProxySessionOptions Proxy { get; } = new();
+
+    /// <summary>Dashboard settings.</summary>
+    public DashboardOptions Dashboard { get; } = new();
+}
+
+/// <summary>Settings of the silo's dashboard (<c>SessionCache:Dashboard</c>).</summary>
+public sealed class DashboardOptions
+{
+    /// <summary>
+    /// The reverse proxies in front of the dashboard, as addresses (<c>10.0.0.5</c>, <c>::1</c>) or
+    /// networks (<c>10.0.0.0/8</c>). A dashboard request from one of them is taken to come from the
+    /// client its <c>X-Forwarded-For</c> names, over the scheme its <c>X-Forwarded-Proto</c> names:
+    /// a remote client is not loopback, and the dashboard's cookie is <c>Secure</c> when the
+    /// original request was HTTPS. Empty by default: forwarding headers are believed from no one,
+    /// and a request carrying one never counts as loopback.
+    /// </summary>
+    public IList<string> KnownProxies { get; } = new List<string>();
+
+    /// <summary>Reads one <see cref="KnownProxies"/> entry: an address is a network of one.</summary>
+    internal static bool TryParseProxy(string? entry, out System.Net.IPNetwork network)
+    {
+        network = default;
+        var text = entry?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            return false;
+        }
+
+        if (System.Net.IPAddress.TryParse(text, out var address) && !text.Contains('/', StringComparison.Ordinal))
+        {
+            network = new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 128 : 32);
+            return true;
+        }
+
+        return System.Net.IPNetwork.TryParse(text, out network);
+    }
 }
 
 /// <summary>Settings of the JWT strategy (<c>SessionCache:Jwt</c>).</summary>
@@ -233,6 +273,14 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
         if (options.MaxCookieHeaderLength < 256)
         {
             failures.Add($"{Prefix}{nameof(options.MaxCookieHeaderLength)} must be at least 256 bytes.");
+        }
+
+        foreach (var proxy in options.Dashboard.KnownProxies)
+        {
+            if (!DashboardOptions.TryParseProxy(proxy, out _))
+            {
+                failures.Add($"{Prefix}Dashboard:{nameof(DashboardOptions.KnownProxies)} contains '{proxy}'; each entry must be an IP address (10.0.0.5) or a network in CIDR notation (10.0.0.0/8).");
+            }
         }
 
         switch (options.Mode)

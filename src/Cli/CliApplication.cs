@@ -25,13 +25,18 @@ internal static class CliApplication
     /// The environment's configuration; <see langword="null"/> for the process' environment
     /// variables (<c>Cluster__Gateways__0</c>, ...), as ASP.NET Core reads them.
     /// </param>
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken, IConfiguration? environment = null)
+    /// <param name="stdin">
+    /// Where <c>--token -</c>, <c>--cookie -</c> and <c>--redis-password -</c> read; <see langword="null"/>
+    /// for the console's (typed without echo on a terminal).
+    /// </param>
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken, IConfiguration? environment = null, TextReader? stdin = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         // Orleans logs from its own threads while a command writes its messages.
         stderr = TextWriter.Synchronized(stderr);
         environment ??= new ConfigurationBuilder().AddEnvironmentVariables().Build();
-        var commands = new CliCommands(stdout, stderr, environment);
+        var input = stdin is null ? new SecretInput(Console.In, stderr, isTerminal: !Console.IsInputRedirected) : new SecretInput(stdin, stderr, isTerminal: false);
+        var commands = new CliCommands(stdout, stderr, environment, input);
         var parsed = commands.Root.Parse(args);
         if (parsed.Action is ParseErrorAction)
         {
@@ -73,7 +78,8 @@ internal static class CliApplication
         catch (Exception exception)
         {
             // Whatever the commands did not expect (a timeout inside a call included): a message, not a stack trace, and "it failed".
-            await stderr.WriteLineAsync($"sessioncache failed: {exception.GetType().Name}: {exception.Message}");
+            // By type, never the message: it may quote a token, a cookie or a Redis connection string.
+            await stderr.WriteLineAsync($"sessioncache failed: {CliFailure.Describe(exception)}.");
             return ExitCodes.Unavailable;
         }
     }

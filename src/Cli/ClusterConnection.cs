@@ -84,7 +84,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             await connection.DisposeAsync();
             var seconds = timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
             var cause = retry.LastError ?? (exception is OperationCanceledException ? null : exception);
-            var detail = cause is null ? string.Empty : $"{Environment.NewLine}Last error: {cause.GetType().Name}: {Redact(cause.Message, cluster.ConnectionString)}";
+            var detail = cause is null ? string.Empty : $"{Environment.NewLine}Last error: {CliFailure.Describe(cause)}";
             throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint} {TlsHint(cluster.Tls)} (see README){detail}");
         }
         catch (Exception exception) when (Find<OptionsValidationException>(exception) is { Count: > 0 } invalid)
@@ -97,7 +97,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         {
             await connection.DisposeAsync();
             var cause = Unwrap(exception);
-            throw new CliFailure(ExitCodes.Unavailable, $"Could not connect to the cluster at {target.At}: {cause.GetType().Name}: {Redact(cause.Message, cluster.ConnectionString)}");
+            throw new CliFailure(ExitCodes.Unavailable, $"Could not connect to the cluster at {target.At}: {CliFailure.Describe(cause)}");
         }
         catch
         {
@@ -178,30 +178,6 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
 
         return exception;
-    }
-
-    /// <summary>
-    /// Removes the Redis password from a message, should a library ever quote the connection
-    /// string: the CLI prints errors to a terminal and to CI logs.
-    /// </summary>
-    internal static string Redact(string message, string? connectionString)
-    {
-        if (string.IsNullOrEmpty(connectionString))
-        {
-            return message;
-        }
-
-        message = message.Replace(connectionString, "<connection string>", StringComparison.Ordinal);
-        foreach (var part in connectionString.Split(','))
-        {
-            var equals = part.IndexOf('=', StringComparison.Ordinal);
-            if (equals > 0 && part[..equals].Trim().Equals("password", StringComparison.OrdinalIgnoreCase) && part.Length > equals + 1)
-            {
-                message = message.Replace(part[(equals + 1)..], "***", StringComparison.Ordinal);
-            }
-        }
-
-        return message;
     }
 
     /// <summary>Retries the first connection every second until the deadline, keeping the last error for the message.</summary>

@@ -11,7 +11,18 @@ namespace SessionCache.Cli;
 /// <param name="Redis"><c>--redis</c>: Redis membership at this connection string.</param>
 /// <param name="ClusterId"><c>--cluster-id</c>.</param>
 /// <param name="Timeout"><c>--timeout</c>: how long to wait for a gateway to answer.</param>
-internal sealed record GlobalSettings(IReadOnlyList<string> Gateways, string? Redis, string? ClusterId, TimeSpan Timeout);
+/// <param name="RedisPassword"><c>--redis-password -</c> or <c>SESSIONCACHE_REDIS_PASSWORD</c>: the password for the Redis connection string.</param>
+internal sealed record GlobalSettings(IReadOnlyList<string> Gateways, string? Redis, string? ClusterId, TimeSpan Timeout, RedisPassword? RedisPassword = null);
+
+/// <summary>A Redis password given apart from the connection string.</summary>
+/// <param name="Value">The password.</param>
+/// <param name="From">Where it came from, for messages: the option or the variable.</param>
+/// <param name="Explicit">Given on this command line (an error without a Redis connection string), not merely in the environment.</param>
+internal sealed record RedisPassword(string Value, string From, bool Explicit)
+{
+    // Never the value, should the record be printed.
+    public override string ToString() => $"the Redis password from {From}";
+}
 
 /// <summary>
 /// The configuration a CLI run connects with: environment variables as in any ASP.NET Core client
@@ -29,8 +40,11 @@ internal static class ClusterSettings
     /// <param name="extra">Command-specific keys, applied last but before the forced ones.</param>
     public static Dictionary<string, string?> Build(IConfiguration environment, GlobalSettings settings, IEnumerable<KeyValuePair<string, string?>>? extra = null)
     {
+        // The CLI's own secrets are its to read, not the client's configuration.
         var values = environment.AsEnumerable()
-            .Where(static pair => pair.Value is not null)
+            .Where(static pair => pair.Value is not null
+                && !pair.Key.Equals(CliCommands.TokenVariable, StringComparison.OrdinalIgnoreCase)
+                && !pair.Key.Equals(CliCommands.RedisPasswordVariable, StringComparison.OrdinalIgnoreCase))
             .ToDictionary(static pair => pair.Key, static pair => pair.Value, StringComparer.OrdinalIgnoreCase);
 
         // A list in configuration merges by index: gateways given on the command line must replace
@@ -53,6 +67,19 @@ internal static class ClusterSettings
         {
             values[Cluster + nameof(SessionCacheClusterOptions.Membership)] = nameof(ClusterMembership.Redis);
             values[Cluster + nameof(SessionCacheClusterOptions.ConnectionString)] = settings.Redis;
+        }
+
+        if (settings.RedisPassword is { } password)
+        {
+            var key = Cluster + nameof(SessionCacheClusterOptions.ConnectionString);
+            if (values.TryGetValue(key, out var connectionString) && !string.IsNullOrWhiteSpace(connectionString))
+            {
+                values[key] = WithPassword(connectionString, password);
+            }
+            else if (password.Explicit)
+            {
+                throw new CliFailure(ExitCodes.Usage, $"{password.From} is the password of a Redis connection string, and none is given: add --redis host:port (or set Cluster__ConnectionString).");
+            }
         }
 
         if (settings.ClusterId is not null)
@@ -121,6 +148,30 @@ internal static class ClusterSettings
         var local = new IPEndPoint(IPAddress.Loopback, cluster.GatewayPort);
         return new("gateway ", $"{local} (the default: no --gateway, Cluster:Gateways or --redis given)");
     }
+
+    /// <summary>Whether a Redis connection string carries a <c>password=</c>.</summary>
+    public static bool HasPassword(string connectionString) =>
+        connectionString.Split(',').Any(static part => IsPassword(part));
+
+    /// <summary>
+    /// <paramref name="connectionString"/> with <paramref name="password"/> as its password, in
+    /// place of any it had; its other options are kept as they were written.
+    /// </summary>
+    /// <exception cref="CliFailure">The password cannot be written into a connection string (exit code 2).</exception>
+    internal static string WithPassword(string connectionString, RedisPassword password)
+    {
+        // StackExchange.Redis splits its configuration at commas, with no way to quote one.
+        if (password.Value.Contains(',', StringComparison.Ordinal))
+        {
+            throw new CliFailure(ExitCodes.Usage, $"The Redis password from {password.From} contains a comma, which a Redis connection string cannot carry.");
+        }
+
+        var parts = connectionString.Split(',').Where(static part => !IsPassword(part) && part.Trim().Length > 0);
+        return string.Join(',', parts.Append("password=" + password.Value));
+    }
+
+    private static bool IsPassword(string part) =>
+        part.IndexOf('=', StringComparison.Ordinal) is var equals and > 0 && part[..equals].Trim().Equals("password", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The hosts of a Redis connection string, without its password or other options.</summary>
     private static string RedisHosts(string connectionString)

@@ -46,4 +46,32 @@ internal sealed class CliFailure : Exception
     }
 
     public int ExitCode { get; } = ExitCodes.Unavailable;
+
+    /// <summary>
+    /// What failed, for a message: the exception and its causes by type, outermost first
+    /// ("OrleansException &gt; RedisConnectionException (AuthenticationFailure)"), with the error
+    /// codes of socket and Redis failures. Never their messages: StackExchange.Redis quotes its
+    /// configuration (the password included), Orleans names grains, and they go to terminals and CI logs.
+    /// </summary>
+    public static string Describe(Exception exception)
+    {
+        var names = new List<string>(4);
+        for (var current = exception; current is not null && names.Count < 6; current = current.InnerException)
+        {
+            var name = current switch
+            {
+                System.Net.Sockets.SocketException socket => $"{current.GetType().Name} ({socket.SocketErrorCode})",
+                StackExchange.Redis.RedisConnectionException redis => $"{current.GetType().Name} ({redis.FailureType})",
+                _ => current.GetType().Name,
+            };
+
+            // Orleans wraps a failed connection in another of the same type.
+            if (names.Count == 0 || names[^1] != name)
+            {
+                names.Add(name);
+            }
+        }
+
+        return string.Join(" > ", names);
+    }
 }

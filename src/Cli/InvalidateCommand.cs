@@ -20,7 +20,8 @@ internal sealed class InvalidateCommand
 
     private readonly Option<string> _token = new("--token")
     {
-        Description = "Sign this one session out: the session token (the session cookie's value, or a database sessionToken).",
+        Description = "Sign this one session out: the session token (the session cookie's value, or a database sessionToken); "
+            + $"'-' reads it from standard input. Without --user or --token: {CliCommands.TokenVariable}.",
         HelpName = "token",
     };
 
@@ -31,7 +32,7 @@ internal sealed class InvalidateCommand
         {
             _user, _token,
         };
-        CliCommands.RequireExactlyOne(Command, _user, _token);
+        cli.RequireExactlyOneOrTheEnvironmentToken(Command, _user, _token);
         Command.SetAction(RunAsync);
     }
 
@@ -40,7 +41,12 @@ internal sealed class InvalidateCommand
     private async Task<int> RunAsync(ParseResult parsed, CancellationToken cancellationToken)
     {
         var user = parsed.GetValue(_user);
-        var token = parsed.GetValue(_token);
+        var token = await _cli.ValueOrStandardInputAsync(parsed.GetValue(_token), "--token", cancellationToken);
+        if (user is null && token is null)
+        {
+            token = _cli.EnvironmentToken;
+        }
+
         if (string.IsNullOrEmpty(user) && string.IsNullOrEmpty(token))
         {
             throw new CliFailure(ExitCodes.Usage, "The user id or token is empty.");
@@ -76,7 +82,10 @@ internal sealed class InvalidateCommand
         catch (Exception exception) when (exception is SessionUnavailableException or OrleansException or TimeoutException)
         {
             // The sign-out may or may not have taken effect; it is idempotent, so running it again is the fix.
-            throw new CliFailure(ExitCodes.Unavailable, $"The sign-out failed ({exception.GetType().Name}: {exception.Message}); it is safe to run it again.");
+            // Only the session API's own messages are quoted (they name what failed, never whose
+            // sign-out it was); Orleans' and Redis' are not.
+            var failure = exception is SessionUnavailableException ? exception.Message : CliFailure.Describe(exception);
+            throw new CliFailure(ExitCodes.Unavailable, $"The sign-out failed ({failure}); it is safe to run it again.");
         }
     }
 }

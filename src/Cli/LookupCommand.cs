@@ -17,19 +17,20 @@ internal sealed class LookupCommand
 
     private readonly Option<string> _cookie = new("--cookie")
     {
-        Description = "The request's Cookie header, e.g. \"authjs.session-token=eyJ...; theme=dark\".",
+        Description = "The request's Cookie header, e.g. \"authjs.session-token=eyJ...; theme=dark\"; '-' reads it from standard input.",
         HelpName = "header",
     };
 
     private readonly Option<string> _token = new("--token")
     {
-        Description = "A session token: the value of the Auth.js session cookie (chunks joined), or a database session token.",
+        Description = "A session token: the value of the Auth.js session cookie (chunks joined), or a database session token; "
+            + $"'-' reads it from standard input. Without --token or --cookie: {CliCommands.TokenVariable}.",
         HelpName = "token",
     };
 
     private readonly Option<string> _cookieName = new("--cookie-name")
     {
-        Description = $"With --token: the cookie that carries it (default {DefaultCookieName}).",
+        Description = $"With --token or {CliCommands.TokenVariable}: the cookie that carries it (default {DefaultCookieName}).",
         HelpName = "name",
     };
 
@@ -40,10 +41,10 @@ internal sealed class LookupCommand
         {
             _cookie, _token, _cookieName,
         };
-        CliCommands.RequireExactlyOne(Command, _cookie, _token);
+        cli.RequireExactlyOneOrTheEnvironmentToken(Command, _cookie, _token);
         Command.Validators.Add(result =>
         {
-            if (result.GetResult(_cookieName) is not null && result.GetResult(_token) is null)
+            if (result.GetResult(_cookieName) is not null && result.GetResult(_cookie) is not null)
             {
                 result.AddError("--cookie-name goes with --token; with --cookie, the header names its cookies.");
             }
@@ -55,8 +56,13 @@ internal sealed class LookupCommand
 
     private async Task<int> RunAsync(ParseResult parsed, CancellationToken cancellationToken)
     {
-        var cookie = parsed.GetValue(_cookie);
-        var token = parsed.GetValue(_token);
+        var cookie = await _cli.ValueOrStandardInputAsync(parsed.GetValue(_cookie), "--cookie", cancellationToken);
+        var token = await _cli.ValueOrStandardInputAsync(parsed.GetValue(_token), "--token", cancellationToken);
+        if (cookie is null && token is null)
+        {
+            token = _cli.EnvironmentToken;
+        }
+
         var cookieName = parsed.GetValue(_cookieName) ?? DefaultCookieName;
         var request = token is not null
             ? SessionRequest.FromCookies([new(cookieName, token)])

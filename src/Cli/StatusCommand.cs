@@ -49,7 +49,7 @@ internal sealed class StatusCommand
         }
         catch (Exception exception) when (exception is OrleansException or TimeoutException)
         {
-            throw new CliFailure(ExitCodes.Unavailable, $"The cluster did not list its silos: {exception.GetType().Name}: {exception.Message}");
+            throw new CliFailure(ExitCodes.Unavailable, $"The cluster did not list its silos: {CliFailure.Describe(exception)}.");
         }
 
         ClusterStats? stats = null;
@@ -60,7 +60,7 @@ internal sealed class StatusCommand
         catch (Exception exception) when (exception is OrleansException or TimeoutException)
         {
             // The silos are still worth showing (e.g. silos of a version without the stats grain).
-            await _cli.Stderr.WriteLineAsync($"The cluster's statistics are unavailable: {exception.GetType().Name}: {exception.Message}");
+            await _cli.Stderr.WriteLineAsync($"The cluster's statistics are unavailable: {CliFailure.Describe(exception)}.");
         }
 
         var document = StatusDocument.From(hosts, stats);

@@ -47,7 +47,8 @@ internal sealed class TextWriterLoggerProvider(TextWriter writer) : ILoggerProvi
             var message = formatter(state, exception);
             if (exception is not null)
             {
-                message += $" ({exception.GetType().Name}: {exception.Message})";
+                // By type: the message of a Redis exception can quote the connection string.
+                message += $" ({CliFailure.Describe(exception)})";
             }
 
             provider.Write($"{Label(logLevel)}: {category}: {message}");

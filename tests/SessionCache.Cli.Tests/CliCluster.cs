@@ -75,16 +75,22 @@ public sealed class CliCluster : IAsyncLifetime
 
     public static IConfiguration EmptyEnvironment => new ConfigurationBuilder().Build();
 
+    /// <summary>Runs the CLI in process against this cluster, with this environment and standard input.</summary>
+    public Task<CliRun> RunAsync(IConfiguration environment, string? stdin, params string[] args) =>
+        RunCliAsync(["--gateway", Gateway, "--cluster-id", ClusterId, .. args], environment, stdin);
+
     /// <summary>Runs the CLI in process with exactly these arguments.</summary>
     /// <param name="args">The command line.</param>
     /// <param name="environment">The environment's configuration; null for the process' real environment variables.</param>
-    public static async Task<CliRun> RunCliAsync(string[] args, IConfiguration? environment)
+    /// <param name="stdin">What standard input holds; empty unless given.</param>
+    public static async Task<CliRun> RunCliAsync(string[] args, IConfiguration? environment, string? stdin = null)
     {
         using var stdout = new StringWriter(CultureInfo.InvariantCulture);
         using var stderr = new StringWriter(CultureInfo.InvariantCulture);
+        using var input = new StringReader(stdin ?? string.Empty);
         using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var clock = Stopwatch.StartNew();
-        var exitCode = await CliApplication.RunAsync(args, stdout, stderr, limit.Token, environment);
+        var exitCode = await CliApplication.RunAsync(args, stdout, stderr, limit.Token, environment, input);
         return new CliRun(exitCode, stdout.ToString(), stderr.ToString(), clock.Elapsed);
     }
 

@@ -170,7 +170,8 @@ public abstract class SessionCluster : IAsyncLifetime
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Configuration["SessionCache:ApiKey"] = ApiKey;
+        // Set in code, not in configuration: the endpoints must read the options value.
+        builder.Services.Configure<SessionCacheOptions>(static options => options.ApiKey = ApiKey);
         builder.Services.AddSingleton(cache);
         builder.Services.AddSingleton<ISessionResolver>(cache);
         if (cookies is not null)

@@ -19,8 +19,11 @@ namespace SessionCache.Silo.Tests;
 /// </summary>
 internal static class TestSilo
 {
-    /// <summary>Starts a silo in this process with <paramref name="settings"/>, on free ports unless they name some.</summary>
-    public static async Task<WebApplication> StartInProcessAsync(Dictionary<string, string?> settings)
+    /// <summary>
+    /// Starts a silo in this process with <paramref name="settings"/>, on free ports unless they name
+    /// some; <paramref name="configure"/> runs after <c>AddSessionCacheSilo</c>, as an app's own code would.
+    /// </summary>
+    public static async Task<WebApplication> StartInProcessAsync(Dictionary<string, string?> settings, Action<WebApplicationBuilder>? configure = null)
     {
         settings.TryAdd("Cluster:SiloPort", FreePort().ToString(CultureInfo.InvariantCulture));
         settings.TryAdd("Cluster:GatewayPort", FreePort().ToString(CultureInfo.InvariantCulture));
@@ -28,6 +31,7 @@ internal static class TestSilo
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--urls", "http://127.0.0.1:0"] });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.AddSessionCacheSilo();
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.MapSessionCacheEndpoints();
         try

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using SessionCache.AuthJs.Internals;
 using SessionCache.Contracts;
 
 namespace SessionCache.Client.Internals;
@@ -67,7 +68,8 @@ internal sealed partial class InvalidationSubscriber(
                 {
                     if (!failing)
                     {
-                        LogSubscriptionFailed(logger, exception.GetType().Name, exception.Message);
+                        // By type only, as every other line: Orleans' messages name grains, Redis' quote its configuration.
+                        LogSubscriptionFailed(logger, ExceptionNames.Chain(exception));
                         failing = true;
                     }
 
@@ -100,8 +102,8 @@ internal sealed partial class InvalidationSubscriber(
         }
     }
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Cannot subscribe to session invalidations ({Exception}: {Reason}); the near cache is bypassed until this succeeds")]
-    private static partial void LogSubscriptionFailed(ILogger logger, string exception, string reason);
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Cannot subscribe to session invalidations ({Exception}); the near cache is bypassed until this succeeds")]
+    private static partial void LogSubscriptionFailed(ILogger logger, string exception);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Subscribed to session invalidations again; the near cache is back in use")]
     private static partial void LogSubscriptionRestored(ILogger logger);

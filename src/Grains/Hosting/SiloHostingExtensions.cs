@@ -183,6 +183,7 @@ public static class SiloHostingExtensions
         silo.Services.AddSingleton<SessionCache.Grains.NegativeAnswers>();
         silo.Services.AddAuthJsSessionResolution(configuration);
         silo.Services.AddClusterSessionCache(configuration);
+        silo.Services.AddSessionCacheDashboard();
 
         // A renamed session cookie must key lookups here as it does in resolution.
         silo.Services.AddOptions<SessionCacheClientOptions>().PostConfigure<IOptions<SessionCacheOptions>>(static (client, resolution) =>
@@ -211,7 +212,7 @@ public static class SiloHostingExtensions
     public static WebApplication MapSessionCacheEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.UseWhen(static context => context.Request.Path.StartsWithSegments("/dashboard"), static branch => branch.UseMiddleware<DashboardAccessMiddleware>().UseMiddleware<OrleansDashboardLinkMiddleware>());
+        app.UseSessionCacheDashboard();
         var ready = new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync, Predicate = static check => check.Tags.Contains(ReadyTag) };
         app.MapHealthChecks("/health", ready);
         app.MapHealthChecks("/health/ready", ready);

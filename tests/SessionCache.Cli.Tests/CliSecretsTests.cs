@@ -6,7 +6,6 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
-using SessionCache.AuthJs.Tests;
 using SessionCache.Hosting;
 
 namespace SessionCache.Cli.Tests;

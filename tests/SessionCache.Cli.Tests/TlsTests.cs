@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
@@ -8,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using SessionCache.AuthJs;
 using SessionCache.Client;
-using SessionCache.Hosting;
 
 namespace SessionCache.Cli.Tests;
 

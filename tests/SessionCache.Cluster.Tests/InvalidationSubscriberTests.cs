@@ -20,7 +20,7 @@ public sealed class InvalidationSubscriberTests
         var grains = FailingGrainFactory.Create(new RedisConnectionException(ConnectionFailureType.AuthenticationFailure, $"No connection to redis-host:6379,{Secret}"));
         var logger = new RecordingLogger();
         var options = Options.Create(new SessionCacheClientOptions());
-        using var subscriber = new InvalidationSubscriber(grains, new NearCache(100), options, logger);
+        using var subscriber = new InvalidationSubscriber(grains, new NearCache(100, TimeProvider.System), options, logger);
 
         await subscriber.StartAsync(CancellationToken.None);
         await Eventually.TrueAsync(() => logger.Lines.Any(static l => l.EventId == 3001), "the failed subscription to be logged");
@@ -80,7 +80,7 @@ public sealed class InvalidationSubscriberTests
 
     private sealed class FailingHub(Exception failure) : IInvalidationHubGrain
     {
-        public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer, TimeSpan lease) => Task.FromException<SubscriptionAck>(failure);
+        public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer) => Task.FromException<SubscriptionAck>(failure);
 
         public Task UnsubscribeAsync(ISessionCacheObserver observer) => Task.CompletedTask;
 

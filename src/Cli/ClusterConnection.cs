@@ -85,7 +85,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             var seconds = timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
             var cause = retry.LastError ?? (exception is OperationCanceledException ? null : exception);
             var detail = cause is null ? string.Empty : $"{Environment.NewLine}Last error: {CliFailure.Describe(cause)}";
-            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint} {TlsHint(cluster.Tls)} (see README){detail}");
+            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint}{TlsHint(cluster.Tls, cause)} (see README){detail}");
         }
         catch (Exception exception) when (Find<OptionsValidationException>(exception) is { Count: > 0 } invalid)
         {
@@ -110,16 +110,35 @@ internal sealed class ClusterConnection : IAsyncDisposable
     /// A TLS handshake the gateway refuses looks, from here, like a gateway that closes the
     /// connection: say what to check.
     /// </summary>
-    private static string TlsHint(SessionCacheTlsOptions tls)
+    private static string TlsHint(SessionCacheTlsOptions tls, Exception? cause)
+    {
+        // The connection could not be made (nothing listens there, or no route): TLS has nothing
+        // to do with it. Orleans reports that as its SocketConnectionException; a refused
+        // handshake as a connection that was made and then terminated.
+        for (var current = cause; ; current = current is AggregateException { InnerExceptions.Count: > 0 } aggregate ? aggregate.InnerExceptions[0] : current.InnerException)
+        {
+            if (current is null)
+            {
+                return cause is null ? string.Empty : TlsAdvice(tls);
+            }
+
+            if (current.GetType().Name is "SocketConnectionException" or nameof(System.Net.Sockets.SocketException))
+            {
+                return string.Empty;
+            }
+        }
+    }
+
+    private static string TlsAdvice(SessionCacheTlsOptions tls)
     {
         if (!tls.Enabled)
         {
-            return "If the silos use TLS (Cluster:Tls:Enabled), so must this client: set Cluster__Tls__Enabled, Cluster__Tls__CaCertificates and a client certificate (Cluster__Tls__Certificate, Cluster__Tls__PrivateKey).";
+            return " If the silos use TLS (Cluster:Tls:Enabled), so must this client: set Cluster__Tls__Enabled, Cluster__Tls__CaCertificates and a client certificate (Cluster__Tls__Certificate, Cluster__Tls__PrivateKey).";
         }
 
         return string.IsNullOrWhiteSpace(tls.Certificate)
-            ? "TLS is on without a client certificate (Cluster:Tls:Certificate): the silos refuse clients without one unless they set Cluster:Tls:RequireClientCertificate=false. Set Cluster__Tls__Certificate and Cluster__Tls__PrivateKey to a certificate their CA issued."
-            : "TLS is on: if the silos refused the handshake, their log says why (\"TLS peer ... refused\"); Cluster:Tls:Certificate must be issued by a CA the silos trust, and be unexpired.";
+            ? " TLS is on without a client certificate (Cluster:Tls:Certificate): the silos refuse clients without one unless they set Cluster:Tls:RequireClientCertificate=false. Set Cluster__Tls__Certificate and Cluster__Tls__PrivateKey to a certificate their CA issued."
+            : " TLS is on: if the silos refused the handshake, their log says why (\"TLS peer ... refused\"); Cluster:Tls:Certificate must be issued by a CA the silos trust, and be unexpired.";
     }
 
     public async ValueTask DisposeAsync()

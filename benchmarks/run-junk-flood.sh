@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 rounds="${1:-3}"
 baseline_commit="${BASELINE:-2e989ce}"
-flood_seconds="${FLOOD_SECONDS:-32}"
+flood_seconds="${FLOOD_SECONDS:-45}"
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 [ -d tests/authjs/node_modules ] || (cd tests/authjs && npm ci --no-audit --no-fund --loglevel=error)
 work="$(mktemp -d)"

@@ -85,7 +85,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             var seconds = timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
             var cause = retry.LastError ?? (exception is OperationCanceledException ? null : exception);
             var detail = cause is null ? string.Empty : $"{Environment.NewLine}Last error: {CliFailure.Describe(cause)}";
-            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint}{TlsHint(cluster.Tls, cause)} (see README){detail}");
+            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint}{await TlsHintAsync(cluster)} (see README){detail}");
         }
         catch (Exception exception) when (Find<OptionsValidationException>(exception) is { Count: > 0 } invalid)
         {
@@ -107,25 +107,30 @@ internal sealed class ClusterConnection : IAsyncDisposable
     }
 
     /// <summary>
-    /// A TLS handshake the gateway refuses looks, from here, like a gateway that closes the
-    /// connection: say what to check.
+    /// A TLS handshake the gateway refuses looks, from here, like a gateway that accepts the
+    /// connection and closes it; Orleans reports both that and a closed port as the same
+    /// failure. So look: when something accepts a TCP connection at the (first) gateway, say what
+    /// to check about TLS; when nothing does, TLS has nothing to do with it.
     /// </summary>
-    private static string TlsHint(SessionCacheTlsOptions tls, Exception? cause)
+    private static async Task<string> TlsHintAsync(SessionCacheClusterOptions cluster)
     {
-        // The connection could not be made (nothing listens there, or no route): TLS has nothing
-        // to do with it. Orleans reports that as its SocketConnectionException; a refused
-        // handshake as a connection that was made and then terminated.
-        for (var current = cause; ; current = current is AggregateException { InnerExceptions.Count: > 0 } aggregate ? aggregate.InnerExceptions[0] : current.InnerException)
+        if (cluster.Membership == ClusterMembership.Redis && cluster.Gateways.Count == 0)
         {
-            if (current is null)
-            {
-                return cause is null ? string.Empty : TlsAdvice(tls);
-            }
+            return string.Empty;
+        }
 
-            if (current.GetType().Name is "SocketConnectionException" or nameof(System.Net.Sockets.SocketException))
-            {
-                return string.Empty;
-            }
+        try
+        {
+            var gateways = cluster.ResolveGateways();
+            var gateway = gateways.Count > 0 ? gateways[0] : new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, cluster.GatewayPort);
+            using var probe = new System.Net.Sockets.Socket(gateway.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await probe.ConnectAsync(gateway, limit.Token);
+            return TlsAdvice(cluster.Tls);
+        }
+        catch (Exception exception) when (exception is System.Net.Sockets.SocketException or OperationCanceledException)
+        {
+            return string.Empty;
         }
     }
 

@@ -6,7 +6,7 @@ namespace SessionCache.Grains;
 /// given and the activation freed at once: a flood of distinct junk cookies then costs one
 /// resolution each, as it would without the cache, but no memory.
 /// </summary>
-internal sealed class NegativeAnswers
+internal sealed class NegativeAnswers(int maxHeld = NegativeAnswers.MaxHeld)
 {
     /// <summary>Enough for every repeated bad cookie of a busy site; a few megabytes of activations.</summary>
     public const int MaxHeld = 10_000;
@@ -17,7 +17,7 @@ internal sealed class NegativeAnswers
 
     public bool TryTake()
     {
-        if (Interlocked.Increment(ref _held) <= MaxHeld)
+        if (Interlocked.Increment(ref _held) <= maxHeld)
         {
             return true;
         }

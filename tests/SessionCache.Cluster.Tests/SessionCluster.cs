@@ -68,6 +68,11 @@ public abstract class SessionCluster : IAsyncLifetime
     /// <summary>The <c>SessionCache</c> settings of this cluster's mode.</summary>
     protected abstract Dictionary<string, string?> Settings(AuthJsServer authJs);
 
+    /// <summary>Services a silo of this cluster has before the session cache's own (which only add what is missing).</summary>
+    protected virtual void ConfigureSilo(IServiceCollection services)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         AuthJs = await SharedAuthJs.GetAsync();
@@ -79,6 +84,7 @@ public abstract class SessionCluster : IAsyncLifetime
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddMemoryGrainStorageAsDefault();
+            ConfigureSilo(silo.Services);
             silo.AddSessionCache(configuration);
 
             // Count what reaches the resolver: the grains' single flight is what is under test.

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
@@ -180,7 +181,7 @@ public static class SiloHostingExtensions
             var silo = sp.GetRequiredService<ILocalSiloDetails>();
             return new MetricsProcessIdentity(() => "silo " + silo.SiloAddress.Endpoint, () => silo.SiloAddress.Endpoint.ToString());
         });
-        silo.Services.AddSingleton<SessionCache.Grains.NegativeAnswers>();
+        silo.Services.TryAddSingleton(static _ => new SessionCache.Grains.NegativeAnswers());
         silo.Services.AddAuthJsSessionResolution(configuration);
         silo.Services.AddClusterSessionCache(configuration);
         silo.Services.AddSessionCacheDashboard();

@@ -87,13 +87,11 @@ internal sealed class NearCache : IDisposable
             return;
         }
 
+        // Full: the sweeper frees expired entries within a second. Sweeping here instead would scan
+        // every entry on every add while the cache stays full.
         if (Volatile.Read(ref _count) >= _maxEntries)
         {
-            RemoveExpired();
-            if (Volatile.Read(ref _count) >= _maxEntries)
-            {
-                return;
-            }
+            return;
         }
 
         var userKey = lookup.Result.UserId is { } userId ? SessionKeys.UserKeyOf(userId) : null;

@@ -12,4 +12,10 @@ public interface ISessionResolver
     /// <returns>The outcome; never throws for bad cookies or an unreachable upstream.</returns>
     /// <exception cref="InvalidOperationException">No session resolution mode is configured.</exception>
     ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// What <c>GetServerSessionAsync</c> and <c>GetTokenAsync</c> do when resolution failed
+    /// (<c>SessionCache:UpstreamErrors</c>). Default <see cref="UpstreamErrorBehavior.Throw"/>.
+    /// </summary>
+    UpstreamErrorBehavior UpstreamErrors => UpstreamErrorBehavior.Throw;
 }

@@ -74,6 +74,12 @@ public sealed record SessionLookupResult
     public DateTimeOffset? ValidUntil { get; private init; }
 
     /// <summary>
+    /// The decoded JWT the session came from (local mode, JWT strategy), cached with it; what
+    /// <c>GetTokenAsync</c> answers. <see langword="null"/> in proxy mode and for database sessions.
+    /// </summary>
+    public AuthJsToken? Token { get; private init; }
+
+    /// <summary>
     /// For <see cref="SessionLookupStatus.UpstreamError"/>: whether trying again later may succeed
     /// (timeouts, refused connections, 5xx, 429, an open circuit).
     /// </summary>
@@ -116,8 +122,11 @@ public sealed record SessionLookupResult
     public static SessionLookupResult Revoked(string reason) => new(SessionLookupStatus.Revoked) { Reason = reason };
 
     /// <summary>Rebuilds a result from its parts, as it travels between processes.</summary>
-    internal static SessionLookupResult FromParts(SessionLookupStatus status, AuthJsSession? session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, bool isRetryable, string? reason, DateTimeOffset? signedInAt) =>
-        new(status) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, IsRetryable = isRetryable, Reason = reason, SignedInAt = signedInAt };
+    internal static SessionLookupResult FromParts(SessionLookupStatus status, AuthJsSession? session, string? userId, DateTimeOffset? issuedAt, DateTimeOffset? validUntil, bool isRetryable, string? reason, DateTimeOffset? signedInAt, AuthJsToken? token) =>
+        new(status) { Session = session, UserId = userId, IssuedAt = issuedAt, ValidUntil = validUntil, IsRetryable = isRetryable, Reason = reason, SignedInAt = signedInAt, Token = token };
+
+    /// <summary>This result with the token it was decoded from.</summary>
+    internal SessionLookupResult WithToken(AuthJsToken token) => this with { Token = token };
 
     /// <summary>A result for an upstream or database failure.</summary>
     /// <param name="reason">A short, safe explanation.</param>

@@ -21,6 +21,13 @@ public sealed class AuthJsAuthenticationOptions : AuthenticationSchemeOptions
     /// (the upstream Auth.js server, the database or the cluster failed). Default 5.
     /// </summary>
     public int RetryAfterSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The session fields (dotted paths) whose values become role claims (type <c>role</c>, what
+    /// <c>[Authorize(Roles = "admin")]</c> and <c>RequireRole</c> read): a string is one role, an
+    /// array of strings several. Default <c>user.role</c>, <c>user.roles</c>, <c>role</c> and <c>roles</c>.
+    /// </summary>
+    public IList<string> RoleFields { get; } = ["user.role", "user.roles", "role", "roles"];
 }
 
 /// <summary>
@@ -44,7 +51,7 @@ internal sealed class AuthJsAuthenticationHandler(
         switch (result.Status)
         {
             case SessionLookupStatus.Session:
-                var principal = new ClaimsPrincipal(SessionClaims.Build(result, Scheme.Name));
+                var principal = new ClaimsPrincipal(SessionClaims.Build(result, Scheme.Name, Options.RoleFields));
                 var properties = new AuthenticationProperties { ExpiresUtc = result.Session!.Expires };
                 return AuthenticateResult.Success(new AuthenticationTicket(principal, properties, Scheme.Name));
             case SessionLookupStatus.UpstreamError:
@@ -70,17 +77,22 @@ internal sealed class AuthJsAuthenticationHandler(
     }
 }
 
-/// <summary>Turns a session into claims: subject, name, e-mail, picture, and every further field.</summary>
+/// <summary>
+/// Turns a session into claims: subject, name, e-mail, picture, every further field, and the role
+/// fields as <c>role</c> claims.
+/// </summary>
 internal static class SessionClaims
 {
     public const string Subject = "sub";
     public const string Name = "name";
     public const string Email = "email";
     public const string Picture = "picture";
+    public const string Role = "role";
 
-    public static ClaimsIdentity Build(SessionLookupResult result, string authenticationType)
+    public static ClaimsIdentity Build(SessionLookupResult result, string authenticationType, IList<string>? roleFields = null)
     {
-        var identity = new ClaimsIdentity(authenticationType, Name, "role");
+        roleFields ??= [];
+        var identity = new ClaimsIdentity(authenticationType, Name, Role);
         var session = result.Session!;
         if (result.UserId is { } userId)
         {
@@ -95,6 +107,7 @@ internal static class SessionClaims
             {
                 var type = property.Name switch
                 {
+                    _ when roleFields.Contains("user." + property.Name) => null,
                     "image" => Picture,
                     "id" when result.UserId is not null => null,
                     _ => property.Name,
@@ -108,13 +121,53 @@ internal static class SessionClaims
 
         foreach (var property in document.RootElement.EnumerateObject())
         {
-            if (property.Name is not "user")
+            if (property.Name is not "user" && !roleFields.Contains(property.Name))
             {
                 AddClaims(identity, property.Name, property.Value);
             }
         }
 
+        foreach (var field in roleFields)
+        {
+            if (TryGetPath(document.RootElement, field, out var roles))
+            {
+                AddRoles(identity, roles);
+            }
+        }
+
         return identity;
+    }
+
+    private static void AddRoles(ClaimsIdentity identity, JsonElement roles)
+    {
+        if (roles.ValueKind == JsonValueKind.String && roles.GetString() is { Length: > 0 } role && !identity.HasClaim(Role, role))
+        {
+            identity.AddClaim(new Claim(Role, role));
+        }
+        else if (roles.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in roles.EnumerateArray())
+            {
+                if (item.ValueKind == JsonValueKind.String)
+                {
+                    AddRoles(identity, item);
+                }
+            }
+        }
+    }
+
+    private static bool TryGetPath(JsonElement root, string path, out JsonElement value)
+    {
+        value = root;
+        foreach (var segment in path.Split('.'))
+        {
+            if (value.ValueKind != JsonValueKind.Object || !value.TryGetProperty(segment, out value))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static void AddClaims(ClaimsIdentity identity, string type, JsonElement value)

@@ -56,8 +56,9 @@ public static class AuthJsServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton(static sp => new SessionCacheMetrics(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<AuthJsKeyRing>();
-        services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp)));
-        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
+        services.TryAddSingleton<ConfiguredShaper>();
+        services.TryAddSingleton(static sp => new JwtSessionSource(Value(sp), sp.GetRequiredService<AuthJsKeyRing>(), SessionCacheClock.Get(sp), Logger<JwtSessionSource>(sp), Shaper(sp)));
+        services.TryAddSingleton(static sp => new DatabaseSessionSource(Value(sp), SessionCacheClock.Get(sp), Logger<DatabaseSessionSource>(sp), sp.GetService<SessionCacheMetrics>(), Shaper(sp)));
         services.TryAddSingleton(static sp => new ProxySessionSource(Value(sp), sp.GetRequiredService<IHttpClientFactory>(), SessionCacheClock.Get(sp), Logger<ProxySessionSource>(sp), sp.GetService<SessionCacheMetrics>()));
         services.TryAddSingleton<ISessionCookieWriter>(static sp => new SessionCookieWriter(sp.GetRequiredService<IOptions<SessionCacheOptions>>(), sp.GetRequiredService<JwtSessionSource>(), SessionCacheClock.Get(sp)));
         services.TryAddSingleton<SessionResolver>();
@@ -65,6 +66,7 @@ public static class AuthJsServiceCollectionExtensions
         services.TryAddKeyedSingleton<ISessionResolver>(DirectResolverKey, static (sp, _) => sp.GetRequiredService<SessionResolver>());
         return services;
 
+        static ISessionShaper? Shaper(IServiceProvider sp) => sp.GetRequiredService<ConfiguredShaper>().Shaper;
         static SessionCacheOptions Value(IServiceProvider sp) => sp.GetRequiredService<IOptions<SessionCacheOptions>>().Value;
         static Microsoft.Extensions.Logging.ILogger<T> Logger<T>(IServiceProvider sp) => sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<T>>();
     }

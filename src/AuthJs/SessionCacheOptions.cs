@@ -90,6 +90,43 @@ public sealed class SessionCacheOptions
     /// </summary>
     public IList<string> Secrets { get; } = new List<string>();
 
+    /// <summary>
+    /// <c>SessionCache:CallbacksModule</c>: the path of an ES module exporting the app's Auth.js
+    /// <c>callbacks</c> (the object the app passes to Auth.js, imported from the same file). In local
+    /// mode they run as Auth.js runs them on a session request: <c>jwt({ token })</c> then
+    /// <c>session({ session, token })</c> for JWT sessions, <c>session({ session, user })</c> for
+    /// database sessions. Sandboxed: pure functions of their arguments only (no imports, no Node
+    /// globals, no <c>fetch</c>), within <see cref="CallbacksTimeLimit"/> and <see cref="CallbacksMemoryLimit"/>.
+    /// Loaded and checked at start. One of three ways to shape the session, with <see cref="SessionFields"/> and <see cref="ShapeSession"/>.
+    /// </summary>
+    public string? CallbacksModule { get; set; }
+
+    /// <summary><c>SessionCache:CallbacksTimeLimit</c>: time the callbacks may take per resolution; beyond it, no session. Default 250 ms.</summary>
+    public TimeSpan CallbacksTimeLimit { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary><c>SessionCache:CallbacksMemoryLimit</c>: bytes the callbacks may allocate per resolution; beyond it, no session. Default 32 MiB.</summary>
+    public long CallbacksMemoryLimit { get; set; } = 32L * 1024 * 1024;
+
+    /// <summary>
+    /// <c>SessionCache:SessionFields</c>: session fields (dotted paths, e.g. <c>user.id</c>) filled
+    /// from token claims for JWT sessions or user columns for database sessions (dotted paths,
+    /// e.g. <c>sub</c>), added to Auth.js' default session. A missing claim leaves its field out.
+    /// </summary>
+    public IDictionary<string, string> SessionFields { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Shapes the session in .NET code: gets the decoded token (or the user row) and Auth.js' default
+    /// session, and returns the session to serve, or <see langword="null"/> for no session. Runs once
+    /// per resolution; an exception means no session (logged by type).
+    /// </summary>
+    public Func<SessionShapingContext, System.Text.Json.Nodes.JsonObject?>? ShapeSession { get; set; }
+
+    /// <summary>
+    /// <c>SessionCache:UpstreamErrors</c>: what <c>GetServerSessionAsync</c> and <c>GetTokenAsync</c>
+    /// do when the upstream, the database or the cluster failed. Default <see cref="UpstreamErrorBehavior.Throw"/>.
+    /// </summary>
+    public UpstreamErrorBehavior UpstreamErrors { get; set; }
+
     /// <summary>JWT strategy settings.</summary>
     public JwtSessionOptions Jwt { get; } = new();
 
@@ -275,6 +312,13 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
             failures.Add($"{Prefix}{nameof(options.MaxCookieHeaderLength)} must be at least 256 bytes.");
         }
 
+        if (!Enum.IsDefined(options.UpstreamErrors))
+        {
+            failures.Add($"{Prefix}{nameof(options.UpstreamErrors)} must be Throw or Null.");
+        }
+
+        ValidateShaping(options, failures);
+
         foreach (var proxy in options.Dashboard.KnownProxies)
         {
             if (!DashboardOptions.TryParseProxy(proxy, out _))
@@ -349,6 +393,60 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+
+    private static void ValidateShaping(SessionCacheOptions options, List<string> failures)
+    {
+        var configured = Internals.SessionShaping.Configured(options);
+        if (configured.Count == 0)
+        {
+            return;
+        }
+
+        if (configured.Count > 1)
+        {
+            failures.Add($"The session is shaped in one way only, but {string.Join(" and ", configured)} are all set: keep one.");
+            return;
+        }
+
+        if (options.Mode != SessionResolutionMode.Local)
+        {
+            failures.Add($"{configured[0]} shapes sessions in local mode only; in proxy mode the Auth.js server's own callbacks shape them.");
+            return;
+        }
+
+        if (options.CallbacksTimeLimit <= TimeSpan.Zero || options.CallbacksTimeLimit > TimeSpan.FromSeconds(10))
+        {
+            failures.Add($"{Prefix}{nameof(options.CallbacksTimeLimit)} must be between 00:00:00.001 and 00:00:10; got {options.CallbacksTimeLimit}.");
+        }
+
+        if (options.CallbacksMemoryLimit is < 1024 * 1024 or > 1024L * 1024 * 1024)
+        {
+            failures.Add($"{Prefix}{nameof(options.CallbacksMemoryLimit)} must be between 1048576 and 1073741824 bytes; got {options.CallbacksMemoryLimit}.");
+        }
+
+        foreach (var (field, from) in options.SessionFields)
+        {
+            if (!IsDottedPath(field) || !IsDottedPath(from))
+            {
+                failures.Add($"{Prefix}{nameof(options.SessionFields)} maps '{field}' from '{from}'; both must be dotted paths such as user.id and sub.");
+            }
+        }
+
+        if (options.CallbacksModule is { Length: > 0 } module && failures.Count == 0)
+        {
+            try
+            {
+                Internals.JavaScriptCallbacks.Load(module, options.CallbacksTimeLimit, options.CallbacksMemoryLimit, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Dispose();
+            }
+            catch (Internals.SessionShapingException exception)
+            {
+                failures.Add(exception.Message);
+            }
+        }
+    }
+
+    private static bool IsDottedPath(string? path) =>
+        !string.IsNullOrWhiteSpace(path) && path.Split('.').All(static s => s.Length > 0 && s.Trim() == s);
 
     private static void ValidateProxy(SessionCacheOptions options, List<string> failures)
     {

@@ -27,6 +27,13 @@ public sealed class SessionCacheClientOptions
     /// </summary>
     public bool ReportMetrics { get; set; } = true;
 
+    /// <summary>
+    /// <c>SessionCache:UpstreamErrors</c>: what <c>GetServerSessionAsync</c> and <c>GetTokenAsync</c>
+    /// do when the session could not be resolved (the cluster, the upstream or the database failed):
+    /// throw <see cref="AuthJs.SessionUnavailableException"/> (default) or answer <see langword="null"/>.
+    /// </summary>
+    public AuthJs.UpstreamErrorBehavior UpstreamErrors { get; set; }
+
     /// <summary>The per-process near cache.</summary>
     public NearCacheOptions NearCache { get; set; } = new();
 
@@ -75,6 +82,11 @@ internal sealed class SessionCacheClientOptionsValidator : IValidateOptions<Sess
             {
                 failures.Add($"SessionCache:{nameof(options.CookieNames)} contains '{cookieName}', which is not a cookie name.");
             }
+        }
+
+        if (!Enum.IsDefined(options.UpstreamErrors))
+        {
+            failures.Add($"SessionCache:{nameof(options.UpstreamErrors)} must be Throw or Null.");
         }
 
         var near = options.NearCache;

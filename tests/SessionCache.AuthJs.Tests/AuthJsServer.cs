@@ -269,14 +269,14 @@ public sealed class AuthJsServer : IAsyncLifetime
     public async Task<List<string>> JweVariantsAsync() =>
         (await Http.GetFromJsonAsync<List<string>>("jwe/variants"))!;
 
-    public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds)
+    public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds, string? role = null)
     {
         var token = Guid.NewGuid().ToString();
         using var response = await Http.PostAsJsonAsync("db/create-session", new
         {
             sessionToken = token,
             expiresInSeconds,
-            user = new { name, email = $"{name}@example.test", image = (string?)null },
+            user = new { name, email = $"{name}@example.test", image = (string?)null, role },
         });
         response.EnsureSuccessStatusCode();
         var body = (await response.Content.ReadFromJsonAsync<JsonObject>())!;

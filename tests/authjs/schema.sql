@@ -35,3 +35,5 @@ CREATE TABLE IF NOT EXISTS users (
   image TEXT,
   PRIMARY KEY (id)
 );
+-- A column of the app's own, beyond the adapter's schema, which the tests' session callback reads.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS role TEXT;

@@ -13,6 +13,7 @@ import pg from "pg"
 import { createRequire } from "node:module"
 import { withSessionCache } from "../../clients/authjs/index.mjs"
 import { deflateCases, judgeVariant, variantNames } from "./jwe-variants.mjs"
+import { callbacks as sampleCallbacks } from "../../samples/authjs-app/auth-callbacks.mjs"
 
 const require = createRequire(import.meta.url)
 const nextAuthJwt = require("next-auth/jwt")
@@ -101,6 +102,24 @@ app.use(
 )
 app.use("/secure/auth", ExpressAuth({ providers: [credentials()], trustHost: true, useSecureCookies: true }))
 
+// The sample app's callbacks module (samples/authjs-app/auth-callbacks.mjs), which the silos run in
+// local mode too: its users carry a role and organisations, copied into the token at sign-in.
+const usersWithRoles = () =>
+  Credentials({
+    credentials: { username: {}, password: {} },
+    authorize: async (c) =>
+      c.password === "correct horse"
+        ? {
+            id: `user-${c.username}`,
+            name: c.username,
+            email: `${c.username}@example.test`,
+            role: c.username.startsWith("admin") ? "admin" : "member",
+            orgs: c.username.startsWith("admin") ? ["acme", "globex"] : ["acme"],
+          }
+        : null,
+  })
+app.use("/callbacks/auth", ExpressAuth({ providers: [usersWithRoles()], trustHost: true, callbacks: sampleCallbacks }))
+
 // The README's lines: the jwt callback stamps auth_time at sign-in (Auth.js keeps it across every
 // re-encode), and the session callback exposes it with the user id, for proxy mode.
 const stampedCallbacks = {
@@ -143,6 +162,17 @@ if (process.env.DATABASE_URL) {
       // Auth.js remembers across apps of one process that it has seen a credentials provider, and
       // then refuses a database app made only of credentials; an OIDC provider keeps it content.
       // Nothing here signs in through it: the tests make database sessions with the adapter.
+      providers: [{ id: "example", name: "Example", type: "oidc", issuer: "https://issuer.example.test", clientId: "id", clientSecret: "secret" }],
+      trustHost: true,
+    })
+  )
+  // The same adapter with the sample's callbacks module: its session callback reads user columns.
+  app.use(
+    "/dbcallbacks/auth",
+    ExpressAuth({
+      adapter: PostgresAdapter(pool),
+      session: { strategy: "database" },
+      callbacks: sampleCallbacks,
       providers: [{ id: "example", name: "Example", type: "oidc", issuer: "https://issuer.example.test", clientId: "id", clientSecret: "secret" }],
       trustHost: true,
     })
@@ -229,7 +259,10 @@ app.get("/deflate/cases", (req, res) => res.json(deflateCases({ seed: Number(req
 app.post("/db/create-session", async (req, res) => {
   const adapter = PostgresAdapter(pool)
   const { user, userId, expiresInSeconds, sessionToken } = req.body
-  const created = userId ? { id: userId } : await adapter.createUser({ ...user, emailVerified: null })
+  const { role, ...standard } = user ?? {}
+  const created = userId ? { id: userId } : await adapter.createUser({ ...standard, emailVerified: null })
+  // A column of the app's own, which its session callback reads.
+  if (role !== undefined) await pool.query("update users set role = $1 where id = $2", [role, created.id])
   const session = await adapter.createSession({
     sessionToken,
     userId: created.id,

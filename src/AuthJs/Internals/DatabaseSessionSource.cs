@@ -22,11 +22,15 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
     private readonly string _deleteSql;
     private readonly string _extendSql;
     private readonly string _deleteUserSql;
+    private readonly string _sessionRowSql;
+    private readonly string _userRowSql;
     private readonly SessionCacheMetrics? _metrics;
+    private readonly ISessionShaper? _shaper;
 
-    public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger, SessionCacheMetrics? metrics = null)
+    public DatabaseSessionSource(SessionCacheOptions options, TimeProvider time, ILogger<DatabaseSessionSource> logger, SessionCacheMetrics? metrics = null, ISessionShaper? shaper = null)
     {
         _metrics = metrics;
+        _shaper = shaper;
         _options = options.Database;
         _time = time;
         _logger = logger;
@@ -46,6 +50,10 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
         _deleteSql = $"""DELETE FROM {sessions} WHERE "sessionToken" = $1""";
         _extendSql = $"""UPDATE {sessions} SET expires = $2 WHERE "sessionToken" = $1""";
         _deleteUserSql = $"""DELETE FROM {sessions} WHERE "userId" = $1""";
+
+        // What @auth/pg-adapter's getSessionAndUser hands the session callback: both rows, every column.
+        _sessionRowSql = $"""SELECT * FROM {sessions} WHERE "sessionToken" = $1 LIMIT 1""";
+        _userRowSql = $"""SELECT u.* FROM {users} u JOIN {sessions} s ON u.id = s."userId" WHERE s."sessionToken" = $1 LIMIT 1""";
 
         var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
         _dataSource = builder.Build();
@@ -192,8 +200,44 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
 
         // Auth.js answers with the expiry it read, not the one it may just have written.
         var json = SessionJson.Write(JsonString(name), JsonString(email), JsonString(image), SessionJson.ToIsoString(expires));
+        if (_shaper is not null)
+        {
+            var (sessionRow, userRow) = await ReadRowsAsync(connection, token, cancellationToken);
+            if (sessionRow is null || userRow is null)
+            {
+                // Signed out (deleted) between the two reads.
+                return SessionLookupResult.NoSession;
+            }
+
+            var shaped = _shaper.ShapeDatabase(sessionRow, userRow, json);
+            if (shaped.Session is not { } shapedJson)
+            {
+                LogShapingFailed(_logger, shaped.Failure ?? "no session");
+                return SessionLookupResult.Invalid(shaped.Failure ?? "the session could not be shaped");
+            }
+
+            json = shapedJson;
+        }
+
         using var document = JsonDocument.Parse(json);
         return SessionLookupResult.Found(AuthJsSession.FromDocument(document.RootElement, json), userId, issuedAt: null, validUntil: expires);
+    }
+
+    private async Task<(DatabaseRow? Session, DatabaseRow? User)> ReadRowsAsync(NpgsqlConnection connection, string token, CancellationToken cancellationToken)
+    {
+        await using var batch = new NpgsqlBatch(connection);
+        foreach (var sql in (string[])[_sessionRowSql, _userRowSql])
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            command.Parameters.Add(new NpgsqlParameter { Value = token });
+            batch.BatchCommands.Add(command);
+        }
+
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
+        var session = await reader.ReadAsync(cancellationToken) ? RowJson.Read(reader) : null;
+        await reader.NextResultAsync(cancellationToken);
+        var user = await reader.ReadAsync(cancellationToken) ? RowJson.Read(reader) : null;
+        return (session, user);
     }
 
     // Database NULLs are JSON nulls in Auth.js' answer.
@@ -206,6 +250,9 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Warning, Message = "Session database failed ({ExceptionType}, SQL state {SqlState}, retryable: {Retryable})")]
     private static partial void LogDatabaseFailed(ILogger logger, string exceptionType, string sqlState, bool retryable);
+
+    [LoggerMessage(EventId = 1104, Level = LogLevel.Debug, Message = "Database session not shaped: {Reason}")]
+    private static partial void LogShapingFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 1102, Level = LogLevel.Debug, Message = "Expired database session deleted")]
     private static partial void LogExpiredSessionDeleted(ILogger logger);

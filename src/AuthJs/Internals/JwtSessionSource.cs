@@ -29,9 +29,11 @@ internal sealed partial class JwtSessionSource : ISessionSource
     private readonly (string Name, bool NextAuthV4)[] _cookies;
     private readonly (string Salt, bool NextAuthV4)[] _bearerSalts;
     private readonly byte[] _signedInAtClaim;
+    private readonly ISessionShaper? _shaper;
 
-    public JwtSessionSource(SessionCacheOptions options, AuthJsKeyRing keys, TimeProvider time, ILogger<JwtSessionSource> logger)
+    public JwtSessionSource(SessionCacheOptions options, AuthJsKeyRing keys, TimeProvider time, ILogger<JwtSessionSource> logger, ISessionShaper? shaper = null)
     {
+        _shaper = shaper;
         _keys = keys;
         _time = time;
         _logger = logger;
@@ -83,7 +85,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
             var token = CookieReader.ReadSessionToken(request, name);
             if (token.Length > 0)
             {
-                return Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)]);
+                return Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)], name);
             }
         }
 
@@ -102,7 +104,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
                 if (token.Length > 0)
                 {
-                    return Decode(token, _bearerSalts);
+                    return Decode(token, _bearerSalts, cookieName: null);
                 }
             }
         }
@@ -128,7 +130,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 continue;
             }
 
-            if (Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)], out var claims).Status != SessionLookupStatus.Session || claims is null)
+            if (Decode(token, [(nextAuthV4 ? string.Empty : name, nextAuthV4)], name, out var claims).Status != SessionLookupStatus.Session || claims is null)
             {
                 return null;
             }
@@ -226,9 +228,10 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return buffer.WrittenSpan.ToArray();
     }
 
-    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates) => Decode(token, candidates, out _);
+    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates, string? cookieName) => Decode(token, candidates, cookieName, out _);
 
-    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates, out byte[]? claims)
+    // claims: what a re-issued cookie carries, the app's jwt callback's token where it runs, else the decoded one.
+    private SessionLookupResult Decode(string token, (string Salt, bool NextAuthV4)[] candidates, string? cookieName, out byte[]? claims)
     {
         claims = null;
         if (token.Length > _maxCookieHeaderLength)
@@ -266,8 +269,9 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 return Reject("claims are not UTF-8");
             }
 
-            claims = json;
-            return FromClaims(json, jwe);
+            var result = FromClaims(json, jwe, cookieName, out var shapedToken);
+            claims = shapedToken ?? json;
+            return result;
         }
 
         return Reject(reason);
@@ -298,8 +302,9 @@ internal sealed partial class JwtSessionSource : ISessionSource
         return null;
     }
 
-    private SessionLookupResult FromClaims(byte[] plaintext, in JweToken jwe)
+    private SessionLookupResult FromClaims(byte[] plaintext, in JweToken jwe, string? cookieName, out byte[]? shapedToken)
     {
+        shapedToken = null;
         JsonDocument document;
         try
         {
@@ -350,9 +355,28 @@ internal sealed partial class JwtSessionSource : ISessionSource
             var name = Claim(claims, "name"u8);
             var email = Claim(claims, "email"u8);
             var picture = Claim(claims, "picture"u8);
-            var json = SessionJson.Write(name, email, picture, SessionJson.ToIsoString(reportedExpiry));
-            var user = new AuthJsUser(StringOrNull(name), StringOrNull(email), StringOrNull(picture));
-            var session = new AuthJsSession(json, user, DateTimeOffset.FromUnixTimeMilliseconds(reportedExpiry.ToUnixTimeMilliseconds()));
+            var expires = SessionJson.ToIsoString(reportedExpiry);
+            var json = SessionJson.Write(name, email, picture, expires);
+            AuthJsSession session;
+            if (_shaper is null)
+            {
+                var user = new AuthJsUser(StringOrNull(name), StringOrNull(email), StringOrNull(picture));
+                session = new AuthJsSession(json, user, DateTimeOffset.FromUnixTimeMilliseconds(reportedExpiry.ToUnixTimeMilliseconds()));
+            }
+            else
+            {
+                // The app's jwt and session callbacks (or mapping, or hook): Auth.js answers null, and
+                // clears the cookie, when they throw or give no token.
+                var shaped = _shaper.ShapeJwt(plaintext, expires, json);
+                if (shaped.Session is not { } shapedJson)
+                {
+                    return Reject(shaped.Failure ?? "the session could not be shaped");
+                }
+
+                shapedToken = shaped.Token;
+                using var shapedDocument = JsonDocument.Parse(shapedJson);
+                session = AuthJsSession.FromDocument(shapedDocument.RootElement, shapedJson);
+            }
 
             var validUntil = reportedExpiry;
             if (exp is { } tokenExpiry && ToDate(tokenExpiry) is { } tokenExpiryDate && tokenExpiryDate < validUntil)
@@ -361,7 +385,8 @@ internal sealed partial class JwtSessionSource : ISessionSource
             }
 
             var userId = JsonText.TryGetMember(claims, "sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? JsonText.GetString(sub) : null;
-            return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil, signedInAt is { } signedIn ? ToDate(signedIn) : null);
+            return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil, signedInAt is { } signedIn ? ToDate(signedIn) : null)
+                .WithToken(new AuthJsToken(plaintext, cookieName));
         }
     }
 

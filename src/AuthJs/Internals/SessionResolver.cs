@@ -39,6 +39,8 @@ internal sealed partial class SessionResolver(IServiceProvider services, IOption
         }
     }
 
+    public UpstreamErrorBehavior UpstreamErrors => options.Value.UpstreamErrors;
+
     public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);

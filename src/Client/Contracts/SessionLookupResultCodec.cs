@@ -25,6 +25,8 @@ internal struct SessionLookupResultSurrogate
     [Id(10)] public bool IsRetryable;
     [Id(11)] public string? Reason;
     [Id(12)] public DateTimeOffset? SignedInAt;
+    [Id(13)] public byte[]? Token;
+    [Id(14)] public string? TokenCookieName;
 }
 
 [RegisterConverter]
@@ -39,7 +41,8 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
             session = new AuthJsSession(json, user, surrogate.Expires);
         }
 
-        return SessionLookupResult.FromParts((SessionLookupStatus)surrogate.Status, session, surrogate.UserId, surrogate.IssuedAt, surrogate.ValidUntil, surrogate.IsRetryable, surrogate.Reason, surrogate.SignedInAt);
+        return SessionLookupResult.FromParts((SessionLookupStatus)surrogate.Status, session, surrogate.UserId, surrogate.IssuedAt, surrogate.ValidUntil, surrogate.IsRetryable, surrogate.Reason, surrogate.SignedInAt,
+            surrogate.Token is { } token ? new AuthJsToken(token, surrogate.TokenCookieName) : null);
     }
 
     public SessionLookupResultSurrogate ConvertToSurrogate(in SessionLookupResult value)
@@ -67,6 +70,8 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
             IsRetryable = value.IsRetryable,
             Reason = value.Reason,
             SignedInAt = value.SignedInAt,
+            Token = value.Token?.Bytes,
+            TokenCookieName = value.Token?.CookieName,
         };
     }
 }

@@ -60,6 +60,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _keys = keys;
         _near = near;
         _nearEnabled = options.Value.NearCache.Enabled;
+        UpstreamErrors = options.Value.UpstreamErrors;
         _maxSignOutStatuses = options.Value.NearCache.MaxEntries;
         _signOutAttemptTimeout = options.Value.NearCache.Lease + SignOutMargin;
         _signOutNames = [.. keys.CookieNames.OrderBy(SignOutRank)];
@@ -68,6 +69,8 @@ internal sealed partial class ClusterSessionCache : ISessionCache
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
     }
+
+    public UpstreamErrorBehavior UpstreamErrors { get; }
 
     public ValueTask<SessionLookupResult> LookupAsync(SessionRequest request, CancellationToken cancellationToken = default)
     {

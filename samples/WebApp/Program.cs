@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Authorization;
 using SessionCache.AspNetCore;
 using SessionCache.Hosting;
 
@@ -24,7 +25,12 @@ app.MapGet("/me", (ClaimsPrincipal user) => new
     id = user.FindFirstValue("sub"),
     name = user.Identity?.Name,
     email = user.FindFirstValue("email"),
+    roles = user.FindAll("role").Select(static c => c.Value),
 }).RequireAuthorization();
+
+// Only for admins: the session's user.role (as the app's session callback exposes it) is a role
+// claim. 403 for a signed-in member.
+app.MapGet("/admin", [Authorize(Roles = "admin")] (ClaimsPrincipal user) => new { admin = user.Identity?.Name });
 
 app.Run();
 

@@ -121,6 +121,54 @@ public sealed class ProxySessionTests(AuthJsServer authJs)
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("Throw")]
+    [InlineData("Null")]
+    public async Task UpstreamErrorsDecideWhetherGetServerSessionThrowsOrAnswersNull(string? setting)
+    {
+        var extra = new Dictionary<string, string?> { ["SessionCache:Proxy:MaxRetries"] = "0" };
+        if (setting is not null)
+        {
+            extra["SessionCache:UpstreamErrors"] = setting;
+        }
+
+        var resolver = Proxy("fault/500", extra);
+        var request = SessionRequest.FromCookieHeader("authjs.session-token=whatever");
+
+        // The detailed lookup always tells the failure apart.
+        Assert.Equal(SessionLookupStatus.UpstreamError, (await resolver.LookupAsync(request)).Status);
+        if (setting == "Null")
+        {
+            Assert.Null(await resolver.GetServerSessionAsync(request));
+            Assert.Null(await resolver.GetTokenAsync(request));
+        }
+        else
+        {
+            await Assert.ThrowsAsync<SessionUnavailableException>(async () => await resolver.GetServerSessionAsync(request));
+            await Assert.ThrowsAsync<SessionUnavailableException>(async () => await resolver.GetTokenAsync(request));
+        }
+    }
+
+    [Fact]
+    public async Task ProxyModeHasNoToken()
+    {
+        var header = AuthJsServer.CookieHeader(await authJs.SignInAsync("jwt/auth", "proxytoken"));
+
+        var resolver = Proxy("jwt/auth");
+
+        Assert.NotNull(await resolver.GetServerSessionAsync(header));
+        Assert.Null(await resolver.GetTokenAsync(SessionRequest.FromCookieHeader(header)));
+    }
+
+    [Fact]
+    public void AnUnknownUpstreamErrorsValueStopsTheStart()
+    {
+        var failure = Assert.ThrowsAny<Exception>(() => Proxy("jwt/auth", new() { ["SessionCache:UpstreamErrors"] = "Ignore" }));
+
+        Assert.Contains("UpstreamErrors", failure.ToString(), StringComparison.Ordinal);
+    }
+
     private ISessionResolver Proxy(string basePath, Dictionary<string, string?>? extra = null) =>
         Proxy(new Uri(authJs.BaseAddress, basePath), extra);
 

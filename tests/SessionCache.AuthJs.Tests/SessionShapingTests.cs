@@ -296,4 +296,36 @@ public sealed class SessionShapingTests(AuthJsServer authJs) : IDisposable
         Assert.Null(await resolver.GetRawTokenAsync(SessionRequest.FromCookieHeader("authjs.session-token=garbage")));
         Assert.Null(await resolver.GetTokenAsync(SessionRequest.FromCookieHeader(null)));
     }
+
+    [Fact]
+    public async Task AReissuedCookieCarriesTheTokenTheJwtCallbackReturned()
+    {
+        var settings = Resolvers.JwtSettings();
+        settings["SessionCache:CallbacksModule"] = Module("export const callbacks = { jwt: ({ token }) => ({ ...token, reads: (token.reads ?? 0) + 1 }) }");
+        settings["SessionCache:Jwt:UpdateAge"] = "00:00:00";
+        var services = Resolvers.Build(settings);
+        var resolver = services.GetRequiredService<ISessionResolver>();
+        var writer = services.GetRequiredService<ISessionCookieWriter>();
+        var request = SessionRequest.FromCookieHeader($"authjs.session-token={await authJs.MintAsync(new { name = "r", sub = "user-r", auth_time = 1_700_000_000 }, AuthJsServer.Secret0)}");
+
+        var setCookie = Assert.Single(writer.SetCookies(request, await resolver.LookupAsync(request)));
+
+        var reissued = Uri.UnescapeDataString(setCookie["authjs.session-token=".Length..setCookie.IndexOf(';', StringComparison.Ordinal)]);
+        var payload = (await authJs.DecodeV5Async(reissued, new[] { AuthJsServer.Secret0, AuthJsServer.Secret1, AuthJsServer.Secret2 }))!;
+        Assert.Equal(1, payload["reads"]!.GetValue<int>());
+        Assert.Equal(1_700_000_000, payload["auth_time"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task AFailingCallbackClearsTheCookieAsAuthJsDoes()
+    {
+        var settings = Resolvers.JwtSettings();
+        settings["SessionCache:CallbacksModule"] = Module("export const callbacks = { jwt: () => null }");
+        var services = Resolvers.Build(settings);
+        var request = SessionRequest.FromCookieHeader($"authjs.session-token={await authJs.MintAsync(new { name = "c", sub = "user-c" }, AuthJsServer.Secret0)}");
+
+        var setCookie = Assert.Single(services.GetRequiredService<ISessionCookieWriter>().SetCookies(request, await services.GetRequiredService<ISessionResolver>().LookupAsync(request)));
+
+        Assert.StartsWith("authjs.session-token=; Max-Age=0", setCookie, StringComparison.Ordinal);
+    }
 }

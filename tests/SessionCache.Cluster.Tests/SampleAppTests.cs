@@ -28,6 +28,9 @@ public sealed class SampleAppTests : IAsyncLifetime
             web.UseSetting("AUTH_SECRET", AuthJsServer.Secret0);
             web.UseSetting("AUTH_SECRET_1", AuthJsServer.Secret1);
             web.UseSetting("AUTH_SECRET_2", AuthJsServer.Secret2);
+
+            // The sample Auth.js app's own callbacks, which tests/authjs serves at /callbacks/auth.
+            web.UseSetting("SessionCache:CallbacksModule", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../samples/authjs-app/auth-callbacks.mjs")));
             web.UseSetting("SessionCache:ApiKey", SessionCluster.ApiKey);
             web.UseSetting("Cluster:SiloPort", _siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
             web.UseSetting("Cluster:GatewayPort", _gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -46,20 +49,45 @@ public sealed class SampleAppTests : IAsyncLifetime
         using var anonymous = await http.GetAsync("/me");
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
 
-        var cookie = AuthJsServer.CookieHeader(await _authJs.SignInAsync("/jwt/auth", "sample-user"));
+        var cookie = AuthJsServer.CookieHeader(await _authJs.SignInAsync("/callbacks/auth", "sample-user"));
         using var request = new HttpRequestMessage(HttpMethod.Get, "/me") { Headers = { { "Cookie", cookie } } };
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var me = await Json.ReadObjectAsync(response);
         Assert.Equal("user-sample-user", me["id"]!.GetValue<string>());
         Assert.Equal("sample-user", me["name"]!.GetValue<string>());
+        Assert.Equal("member", Assert.Single(me["roles"]!.AsArray())!.GetValue<string>());
 
         // Its session endpoint answers as Auth.js does.
         using var session = new HttpRequestMessage(HttpMethod.Get, "/api/auth/session") { Headers = { { "Cookie", cookie } } };
         using var sessionResponse = await http.SendAsync(session);
         Assert.Equal(
-            Json.WithoutExpires((await _authJs.SessionEndpointAsync("/jwt/auth", cookie))!.ToJsonString()),
+            Json.WithoutExpires((await _authJs.SessionEndpointAsync("/callbacks/auth", cookie))!.ToJsonString()),
             Json.WithoutExpires(await sessionResponse.Content.ReadAsStringAsync()));
+    }
+
+    [Fact]
+    public async Task TheAdminEndpointAdmitsTheRoleTheAppsCallbacksGive()
+    {
+        using var http = _app.CreateClient();
+        var admin = AuthJsServer.CookieHeader(await _authJs.SignInAsync("/callbacks/auth", "admin-sample"));
+        var member = AuthJsServer.CookieHeader(await _authJs.SignInAsync("/callbacks/auth", "member-sample"));
+
+        async Task<HttpStatusCode> AdminAsync(string? cookie)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/admin");
+            if (cookie is not null)
+            {
+                request.Headers.Add("Cookie", cookie);
+            }
+
+            using var response = await http.SendAsync(request);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await AdminAsync(admin));
+        Assert.Equal(HttpStatusCode.Forbidden, await AdminAsync(member));
+        Assert.Equal(HttpStatusCode.Unauthorized, await AdminAsync(null));
     }
 
     [Fact]
@@ -77,10 +105,24 @@ public sealed class SampleAppTests : IAsyncLifetime
             var resolver = client.Services.GetRequiredService<ISessionResolver>();
             Assert.Same(cache, resolver);
 
-            var cookie = AuthJsServer.CookieHeader(await _authJs.SignInAsync("/jwt/auth", "sample-client"));
+            var cookies = await _authJs.SignInAsync("/callbacks/auth", "sample-client");
+            var cookie = AuthJsServer.CookieHeader(cookies);
             var detailed = await cache.LookupAsync(SessionRequest.FromCookieHeader(cookie));
             Assert.True(detailed.Status == SessionLookupStatus.Session, $"{detailed.Status}: {detailed.Reason}");
             Assert.Equal("sample-client", (await cache.GetServerSessionAsync(cookie))?.User?.Name);
+
+            // The session the app's callbacks shape, and the token they were given, across the gateway.
+            Assert.Equal(
+                Json.WithoutExpires((await _authJs.SessionEndpointAsync("/callbacks/auth", cookie))!.ToJsonString()),
+                Json.WithoutExpires((await cache.GetServerSessionAsync(cookie))!.ToString()));
+            var token = await cache.GetTokenAsync(SessionRequest.FromCookieHeader(cookie));
+            using (var claims = token!.ToJsonDocument())
+            {
+                Assert.Equal("user-sample-client", claims.RootElement.GetProperty("sub").GetString());
+                Assert.Equal("member", claims.RootElement.GetProperty("role").GetString());
+            }
+
+            Assert.Equal(Assert.Single(cookies).Value, await cache.GetRawTokenAsync(SessionRequest.FromCookieHeader(cookie)));
 
             using var http = _app.CreateClient();
             using var before = new HttpRequestMessage(HttpMethod.Get, "/me") { Headers = { { "Cookie", cookie } } };
@@ -89,6 +131,7 @@ public sealed class SampleAppTests : IAsyncLifetime
             await cache.InvalidateUserAsync("user-sample-client");
 
             Assert.Null(await cache.GetServerSessionAsync(cookie));
+            Assert.Null(await cache.GetTokenAsync(SessionRequest.FromCookieHeader(cookie)));
             using var after = new HttpRequestMessage(HttpMethod.Get, "/me") { Headers = { { "Cookie", cookie } } };
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(after)).StatusCode);
         }

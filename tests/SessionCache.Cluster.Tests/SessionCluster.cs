@@ -195,6 +195,8 @@ public abstract class SessionCluster : IAsyncLifetime
             email = user.FindFirstValue("email"),
             picture = user.FindFirstValue("picture"),
         })).RequireAuthorization();
+        app.MapGet("/admin", static (ClaimsPrincipal user) => Results.Json(new { admin = user.Identity?.Name }))
+            .RequireAuthorization(new Microsoft.AspNetCore.Authorization.AuthorizeAttribute { Roles = "admin" });
         await app.StartAsync();
         _fronts.Add(app);
         // No cookie container: each request carries exactly the cookies a test gives it, though the endpoint sets some.

@@ -10,6 +10,7 @@ COPY samples/authjs-app/package.json samples/authjs-app/package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 COPY clients/authjs/index.mjs /app/clients/authjs/index.mjs
+COPY samples/authjs-app/auth-callbacks.mjs /app/samples/authjs-app/auth-callbacks.mjs
 COPY samples/authjs-app/server.mjs ./
 USER node
 # Inside a container the app must listen beyond loopback to be reachable.

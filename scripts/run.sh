@@ -75,6 +75,7 @@ pids+=($!)
 
 echo "==> starting a silo on 127.0.0.1:$silo_port (log: $state/silo.log)"
 AUTH_SECRET="$AUTH_SECRET" SessionCache__Mode=Local SessionCache__ApiKey="$SESSION_CACHE_API_KEY" \
+  SessionCache__CallbacksModule="$root/samples/authjs-app/auth-callbacks.mjs" \
   dotnet "src/Silo/bin/$configuration/net10.0/SessionCache.Silo.dll" --urls "http://127.0.0.1:$silo_port" >"$state/silo.log" 2>&1 &
 silo=$!
 pids+=($silo)

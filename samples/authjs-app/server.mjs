@@ -11,12 +11,16 @@
 //                           sign-out posted to <url>/api/sessions/invalidate with this key, and
 //                           signed-out devices cleared by Auth.js itself (<url>/api/sessions/status)
 //   LOOKUP_COMMAND          how the home page tells you to run the command-line client
+//
+// Its jwt and session callbacks live in auth-callbacks.mjs, which the silos run too
+// (SessionCache:CallbacksModule): the cluster answers the session this app's callbacks shape.
 import express from "express"
 import { ExpressAuth, getSession } from "@auth/express"
 import Credentials from "@auth/core/providers/credentials"
 import PostgresAdapter from "@auth/pg-adapter"
 import pg from "pg"
 import { withSessionCache } from "../../clients/authjs/index.mjs"
+import { callbacks } from "./auth-callbacks.mjs"
 
 const host = process.env.HOST ?? "127.0.0.1"
 const port = Number(process.env.PORT ?? 3000)
@@ -37,7 +41,7 @@ const withCache = (config) =>
 // E-mail links of database mode, newest first; a demo inbox instead of a mail server.
 const inbox = []
 let pool = null
-const config = { trustHost: true, basePath: "/auth" }
+const config = { trustHost: true, basePath: "/auth", callbacks }
 if (process.env.DATABASE_URL) {
   pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 })
   const adapter = PostgresAdapter(pool)
@@ -72,10 +76,17 @@ if (process.env.DATABASE_URL) {
   config.providers = [
     Credentials({
       name: "a demo account",
-      credentials: { username: { label: "Name" }, password: { label: "Password (authjs)", type: "password" } },
+      credentials: { username: { label: "Name (one starting with admin is an admin)" }, password: { label: "Password (authjs)", type: "password" } },
+      // What the app knows about its users, which the jwt callback copies into the token at sign-in.
       authorize: async ({ username, password }) =>
         password === "authjs" && typeof username === "string" && username.trim()
-          ? { id: `user-${slug(username)}`, name: username.trim(), email: `${slug(username)}@example.test` }
+          ? {
+              id: `user-${slug(username)}`,
+              name: username.trim(),
+              email: `${slug(username)}@example.test`,
+              role: slug(username).startsWith("admin") ? "admin" : "member",
+              orgs: slug(username).startsWith("admin") ? ["acme", "globex"] : ["acme"],
+            }
           : null,
     }),
   ]

@@ -53,6 +53,14 @@ public sealed partial class FirstRunTests(ITestOutputHelper output)
         // resolved the session (at most SessionCache:MaxCacheAge, 5 minutes, ago).
         var clusterSession = JsonNode.Parse(lookup.StandardOutput)!;
         Assert.True(JsonNode.DeepEquals(authJsSession!["user"], clusterSession["user"]), $"the cluster answered {lookup.StandardOutput}, Auth.js {authJsSession}");
+
+        // Shaped by the app's own callbacks (samples/authjs-app/auth-callbacks.mjs), run by the silo too.
+        Assert.Equal("member", clusterSession["user"]?["role"]?.GetValue<string>());
+        foreach (var field in (string[])["orgs", "tier", "auth_time"])
+        {
+            Assert.True(JsonNode.DeepEquals(authJsSession[field], clusterSession[field]), $"{field}: the cluster answered {lookup.StandardOutput}, Auth.js {authJsSession}");
+        }
+
         var expiryGap = DateTimeOffset.Parse(authJsSession["expires"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture)
             - DateTimeOffset.Parse(clusterSession["expires"]!.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(expiryGap.Duration(), TimeSpan.Zero, TimeSpan.FromMinutes(5));

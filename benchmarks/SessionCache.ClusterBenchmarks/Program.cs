@@ -18,8 +18,10 @@ using SessionCache.Hosting;
 //   cohosted <tokens.json>                      a silo in this process: near-cache hit vs bare grain call vs decoding
 //   client <gateway> <tokens.json> <callers> <seconds> [near|grain]   lookups through the client
 //   memory <sessions>                           managed memory per cached session in a co-hosted silo
+//   callbacks <tokens.json> <module.mjs>        a resolution and a co-hosted hit, shaped by the app's callbacks and not
 return args switch
 {
+    ["callbacks", var tokens, var module] => await CallbacksAsync(tokens, module),
     ["memory", var count] => await MemoryAsync(int.Parse(count, CultureInfo.InvariantCulture)),
     ["cohosted", var tokens] => await CoHostedAsync(tokens),
     ["client", var gateway, var tokens, var callers, var seconds, var mode] => await ClientAsync(gateway, tokens, int.Parse(callers, CultureInfo.InvariantCulture), int.Parse(seconds, CultureInfo.InvariantCulture), mode == "near"),
@@ -93,6 +95,105 @@ static async Task<int> CoHostedAsync(string tokensPath)
     Print(results);
     await host.StopAsync();
     return 0;
+}
+
+// One run, interleaved: resolving the token with Auth.js' default session, with the app's callbacks
+// module, with the field mapping and with the .NET hook (each the same shape: id, role, orgs); then
+// a near-cache hit in a co-hosted silo without and one with the callbacks module.
+static async Task<int> CallbacksAsync(string tokensPath, string module)
+{
+    var (cookie, secrets) = ReadTokens(tokensPath);
+    var request = SessionRequest.FromCookieHeader(cookie);
+    Dictionary<string, string?> Settings(params (string Key, string Value)[] extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["SessionCache:Mode"] = "Local",
+            ["AUTH_SECRET"] = secrets[0],
+            ["AUTH_SECRET_1"] = secrets[1],
+            ["AUTH_SECRET_2"] = secrets[2],
+        };
+        foreach (var (key, value) in extra)
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    ISessionResolver Resolver(Dictionary<string, string?> settings, Action<SessionCacheOptions>? configure = null)
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddAuthJsSessionResolution(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), configure);
+        return services.BuildServiceProvider().GetRequiredService<ISessionResolver>();
+    }
+
+    var plain = Resolver(Settings());
+    var callbacks = Resolver(Settings(("SessionCache:CallbacksModule", module)));
+    var mapping = Resolver(Settings(("SessionCache:SessionFields:user.id", "sub"), ("SessionCache:SessionFields:user.role", "role"), ("SessionCache:SessionFields:orgs", "orgs")));
+    var hook = Resolver(Settings(), static options => options.ShapeSession = static context =>
+    {
+        var session = context.Session;
+        session["user"]!["id"] = context.Token.GetProperty("sub").GetString();
+        session["user"]!["role"] = context.Token.GetProperty("role").GetString();
+        session["orgs"] = System.Text.Json.Nodes.JsonNode.Parse(context.Token.GetProperty("orgs").GetRawText());
+        return session;
+    });
+    foreach (var resolver in (ISessionResolver[])[plain, callbacks, mapping, hook])
+    {
+        if ((await resolver.GetServerSessionAsync(request)) is null)
+        {
+            throw new InvalidOperationException("the benchmark token does not resolve");
+        }
+    }
+
+    var (plainHost, plainCache) = await StartCoHostedAsync(Settings());
+    var (callbacksHost, callbacksCache) = await StartCoHostedAsync(Settings(("SessionCache:CallbacksModule", module)));
+    Console.WriteLine("session without callbacks: " + await plainCache.GetServerSessionAsync(request));
+    Console.WriteLine("session with callbacks:    " + await callbacksCache.GetServerSessionAsync(request));
+
+    var results = await Interleaved(
+        25,
+        ("resolution, Auth.js' default session (floor)", 2_000, async () => await plain.LookupAsync(request)),
+        ("resolution, the app's callbacks module (Jint)", 2_000, async () => await callbacks.LookupAsync(request)),
+        ("resolution, SessionCache:SessionFields mapping", 2_000, async () => await mapping.LookupAsync(request)),
+        ("resolution, ShapeSession hook", 2_000, async () => await hook.LookupAsync(request)),
+        ("co-hosted hit, without callbacks", 20_000, async () => await plainCache.GetServerSessionAsync(request)),
+        ("co-hosted hit, with callbacks", 20_000, async () => await callbacksCache.GetServerSessionAsync(request)));
+    Console.WriteLine("| Case | Median | Min | Max | Added to the floor |");
+    Console.WriteLine("| --- | ---: | ---: | ---: | ---: |");
+    foreach (var (name, median, min, max) in results)
+    {
+        var floor = name.StartsWith("co-hosted", StringComparison.Ordinal) ? results[4].MedianNs : results[0].MedianNs;
+        Console.WriteLine(FormattableString.Invariant($"| {name} | {median / 1000:F2} µs | {min / 1000:F2} µs | {max / 1000:F2} µs | {(median - floor) / 1000:+0.00;-0.00} µs ({median / floor:F2}×) |"));
+    }
+
+    await callbacksHost.StopAsync();
+    await plainHost.StopAsync();
+    return 0;
+}
+
+static async Task<(IHost Host, ISessionCache Cache)> StartCoHostedAsync(Dictionary<string, string?> settings)
+{
+    var builder = Host.CreateApplicationBuilder();
+    builder.Logging.SetMinimumLevel(LogLevel.Warning);
+    builder.Configuration.AddInMemoryCollection(settings);
+    var (siloPort, gatewayPort) = (FreePort(), FreePort());
+    builder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "bench", clusterId: "bench-" + siloPort);
+        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddSessionCache(builder.Configuration);
+    });
+    var host = builder.Build();
+    await host.StartAsync();
+    var near = host.Services.GetRequiredService<NearCache>();
+    while (!near.IsLeaseValid)
+    {
+        await Task.Delay(20);
+    }
+
+    return (host, host.Services.GetRequiredService<ISessionCache>());
 }
 
 // Caches <count> distinct sessions, each of its own user (the worst case: a UserGrain each), in a

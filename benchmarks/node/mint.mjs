@@ -7,8 +7,10 @@ const { encode } = await import(require.resolve("@auth/core/jwt"))
 
 const secrets = ["bench-secret-newest-0123456789abcdef0123", "bench-secret-middle-0123456789abcdef0123", "bench-secret-oldest-0123456789abcdef0123"]
 const salt = "authjs.session-token"
+// With APP_CLAIMS set, the token also carries what an app's jwt callback copies in at sign-in.
+const appClaims = process.env.APP_CLAIMS ? { auth_time: Math.floor(Date.now() / 1000), role: "member", orgs: ["acme", "globex"] } : {}
 const token = await encode({
-  token: { name: "Ada Lovelace", email: "ada@example.test", picture: "https://avatars.example.test/u/1815?v=4", sub: "user-1815" },
+  token: { name: "Ada Lovelace", email: "ada@example.test", picture: "https://avatars.example.test/u/1815?v=4", sub: "user-1815", ...appClaims },
   secret: secrets,
   salt,
 })

@@ -17,13 +17,20 @@ export const callbacks = {
   },
 
   // On every session request: what the browser and the .NET side see. JWT sessions pass the token,
-  // database sessions the adapter's user row (its own columns included).
+  // database sessions the adapter's user row (its own columns included). Fields are picked, not
+  // spread: a database session's `session` also holds its row, session token included.
   session({ session, token, user }) {
     const from = token ?? user
     const orgs = Array.isArray(from.orgs) ? from.orgs : []
     return {
-      ...session,
-      user: { ...session.user, id: token ? token.sub : String(user.id), role: from.role ?? "member" },
+      user: {
+        name: session.user?.name,
+        email: session.user?.email,
+        image: session.user?.image,
+        id: token ? token.sub : String(user.id),
+        role: from.role ?? "member",
+      },
+      expires: session.expires,
       orgs,
       // A computed field.
       tier: orgs.length > 1 ? "team" : "basic",

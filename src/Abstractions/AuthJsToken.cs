@@ -11,10 +11,11 @@ public sealed class AuthJsToken
 {
     private readonly byte[] _json;
 
-    internal AuthJsToken(byte[] json, string? cookieName)
+    internal AuthJsToken(byte[] json, string? cookieName, byte[]? reissueClaims = null)
     {
         _json = json;
         CookieName = cookieName;
+        ReissueClaims = reissueClaims;
     }
 
     /// <summary>The payload as UTF-8 JSON: an object.</summary>
@@ -22,6 +23,12 @@ public sealed class AuthJsToken
 
     /// <summary>The cookie the token came in (chunks joined), or <see langword="null"/> for <c>Authorization: Bearer</c>.</summary>
     internal string? CookieName { get; }
+
+    /// <summary>
+    /// What the app's <c>jwt</c> callback returned, where it changed the token: the claims a
+    /// re-issued cookie carries, as Auth.js re-encodes the callback's token. <see langword="null"/>: the payload.
+    /// </summary>
+    internal byte[]? ReissueClaims { get; }
 
     /// <summary>Parses the payload into a document, to read claims.</summary>
     /// <returns>A document the caller disposes.</returns>

@@ -25,7 +25,9 @@ public sealed class AuthJsAuthenticationOptions : AuthenticationSchemeOptions
     /// <summary>
     /// The session fields (dotted paths) whose values become role claims (type <c>role</c>, what
     /// <c>[Authorize(Roles = "admin")]</c> and <c>RequireRole</c> read): a string is one role, an
-    /// array of strings several. Default <c>user.role</c>, <c>user.roles</c>, <c>role</c> and <c>roles</c>.
+    /// array of strings several. Default <c>user.role</c>, <c>user.roles</c>, <c>role</c> and <c>roles</c>;
+    /// <c>Clear()</c> it first to replace them. Only these fields grant roles: a field named
+    /// <c>role</c> that is not listed becomes no claim at all.
     /// </summary>
     public IList<string> RoleFields { get; } = ["user.role", "user.roles", "role", "roles"];
 }
@@ -108,6 +110,9 @@ internal static class SessionClaims
                 var type = property.Name switch
                 {
                     _ when roleFields.Contains("user." + property.Name) => null,
+
+                    // "role" is the role claim type: only the role fields may grant one.
+                    Role => null,
                     "image" => Picture,
                     "id" when result.UserId is not null => null,
                     _ => property.Name,
@@ -121,7 +126,7 @@ internal static class SessionClaims
 
         foreach (var property in document.RootElement.EnumerateObject())
         {
-            if (property.Name is not "user" && !roleFields.Contains(property.Name))
+            if (property.Name is not ("user" or Role) && !roleFields.Contains(property.Name))
             {
                 AddClaims(identity, property.Name, property.Value);
             }

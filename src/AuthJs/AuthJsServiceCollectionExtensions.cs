@@ -66,7 +66,7 @@ public static class AuthJsServiceCollectionExtensions
         services.TryAddKeyedSingleton<ISessionResolver>(DirectResolverKey, static (sp, _) => sp.GetRequiredService<SessionResolver>());
         return services;
 
-        static ISessionShaper? Shaper(IServiceProvider sp) => sp.GetRequiredService<ConfiguredShaper>().Shaper;
+        static ISessionShaper? Shaper(IServiceProvider sp) => sp.GetRequiredService<ConfiguredShaper>().GetOrCreate(Value(sp));
         static SessionCacheOptions Value(IServiceProvider sp) => sp.GetRequiredService<IOptions<SessionCacheOptions>>().Value;
         static Microsoft.Extensions.Logging.ILogger<T> Logger<T>(IServiceProvider sp) => sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<T>>();
     }

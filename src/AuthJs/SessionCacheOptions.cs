@@ -287,7 +287,7 @@ public sealed class ProxySessionOptions
 }
 
 /// <summary>Checks <see cref="SessionCacheOptions"/> at start, naming the key that is wrong.</summary>
-internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secrets) : IValidateOptions<SessionCacheOptions>
+internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secrets, Internals.ConfiguredShaper shaper) : IValidateOptions<SessionCacheOptions>
 {
     private const string Prefix = SessionCacheOptions.SectionName + ":";
 
@@ -317,7 +317,7 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
             failures.Add($"{Prefix}{nameof(options.UpstreamErrors)} must be Throw or Null.");
         }
 
-        ValidateShaping(options, failures);
+        ValidateShaping(options, shaper, failures);
 
         foreach (var proxy in options.Dashboard.KnownProxies)
         {
@@ -394,7 +394,7 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    private static void ValidateShaping(SessionCacheOptions options, List<string> failures)
+    private static void ValidateShaping(SessionCacheOptions options, Internals.ConfiguredShaper shaper, List<string> failures)
     {
         var configured = Internals.SessionShaping.Configured(options);
         if (configured.Count == 0)
@@ -432,11 +432,12 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
             }
         }
 
-        if (options.CallbacksModule is { Length: > 0 } module && failures.Count == 0)
+        if (failures.Count == 0)
         {
             try
             {
-                Internals.JavaScriptCallbacks.Load(module, options.CallbacksTimeLimit, options.CallbacksMemoryLimit, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Dispose();
+                // Loads the callbacks module, once: the sources use this very instance.
+                shaper.GetOrCreate(options);
             }
             catch (Internals.SessionShapingException exception)
             {

@@ -57,8 +57,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         _options = options.Value;
         _clock = SessionCacheClock.Get(services);
 
-        // Decoding a JWT locally costs less than keeping its refusal: junk is refused afresh.
-        _cheapToResolve = _options.Mode == SessionResolutionMode.Local && _options.Strategy == SessionStrategy.Jwt;
+        // Decoding a JWT locally costs less than keeping its refusal: junk is refused afresh. Not so
+        // where the app's callbacks run: a token they refuse could take their whole time limit again.
+        _cheapToResolve = _options.Mode == SessionResolutionMode.Local && _options.Strategy == SessionStrategy.Jwt
+            && string.IsNullOrEmpty(_options.CallbacksModule);
         _logger = logger;
     }
 

@@ -269,13 +269,14 @@ public sealed class AuthJsServer : IAsyncLifetime
     public async Task<List<string>> JweVariantsAsync() =>
         (await Http.GetFromJsonAsync<List<string>>("jwe/variants"))!;
 
-    public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds, string? role = null)
+    public async Task<(string UserId, string Token)> CreateDatabaseSessionAsync(string name, int expiresInSeconds, string? role = null, DateTimeOffset? expiresAt = null)
     {
         var token = Guid.NewGuid().ToString();
         using var response = await Http.PostAsJsonAsync("db/create-session", new
         {
             sessionToken = token,
             expiresInSeconds,
+            expiresAt,
             user = new { name, email = $"{name}@example.test", image = (string?)null, role },
         });
         response.EnsureSuccessStatusCode();
@@ -284,10 +285,10 @@ public sealed class AuthJsServer : IAsyncLifetime
     }
 
     /// <summary>Another database session for an existing user (another device).</summary>
-    public async Task<string> CreateDatabaseSessionForUserAsync(string userId, int expiresInSeconds)
+    public async Task<string> CreateDatabaseSessionForUserAsync(string userId, int expiresInSeconds, DateTimeOffset? expiresAt = null)
     {
         var token = Guid.NewGuid().ToString();
-        using var response = await Http.PostAsJsonAsync("db/create-session", new { sessionToken = token, expiresInSeconds, userId });
+        using var response = await Http.PostAsJsonAsync("db/create-session", new { sessionToken = token, expiresInSeconds, userId, expiresAt });
         response.EnsureSuccessStatusCode();
         return token;
     }

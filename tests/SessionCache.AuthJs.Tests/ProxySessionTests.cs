@@ -164,9 +164,11 @@ public sealed class ProxySessionTests(AuthJsServer authJs)
     [Fact]
     public void AnUnknownUpstreamErrorsValueStopsTheStart()
     {
-        var failure = Assert.ThrowsAny<Exception>(() => Proxy("jwt/auth", new() { ["SessionCache:UpstreamErrors"] = "Ignore" }));
+        var unknownName = Assert.Throws<InvalidOperationException>(() => Proxy("jwt/auth", new() { ["SessionCache:UpstreamErrors"] = "Ignore" }));
+        var outOfRange = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Proxy("jwt/auth", new() { ["SessionCache:UpstreamErrors"] = "7" }));
 
-        Assert.Contains("UpstreamErrors", failure.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'SessionCache:UpstreamErrors'", unknownName.Message, StringComparison.Ordinal);
+        Assert.Contains("SessionCache:UpstreamErrors must be Throw or Null", outOfRange.Message, StringComparison.Ordinal);
     }
 
     private ISessionResolver Proxy(string basePath, Dictionary<string, string?>? extra = null) =>

@@ -258,7 +258,7 @@ app.get("/deflate/cases", (req, res) => res.json(deflateCases({ seed: Number(req
 // Create a user and a database session through the real adapter.
 app.post("/db/create-session", async (req, res) => {
   const adapter = PostgresAdapter(pool)
-  const { user, userId, expiresInSeconds, sessionToken } = req.body
+  const { user, userId, expiresInSeconds, expiresAt, sessionToken } = req.body
   const { role, ...standard } = user ?? {}
   const created = userId ? { id: userId } : await adapter.createUser({ ...standard, emailVerified: null })
   // A column of the app's own, which its session callback reads.
@@ -266,7 +266,7 @@ app.post("/db/create-session", async (req, res) => {
   const session = await adapter.createSession({
     sessionToken,
     userId: created.id,
-    expires: new Date(Date.now() + expiresInSeconds * 1000),
+    expires: expiresAt ? new Date(expiresAt) : new Date(Date.now() + expiresInSeconds * 1000),
   })
   res.json({ userId: String(created.id), expires: session.expires })
 })

@@ -189,6 +189,18 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
             return SessionLookupResult.NoSession;
         }
 
+        // The rows as the adapter read them, before an update: Auth.js' session callback gets those.
+        (DatabaseRow? Session, DatabaseRow? User) rows = default;
+        if (_shaper is not null)
+        {
+            rows = await ReadRowsAsync(connection, token, cancellationToken);
+            if (rows.Session is null || rows.User is null)
+            {
+                // Signed out (deleted) between the two reads.
+                return SessionLookupResult.NoSession;
+            }
+        }
+
         // Auth.js writes a new expiry at most once per updateAge: when (expires - maxAge + updateAge) has passed.
         if (_options.ExtendSessions && expires - _options.SessionMaxAge + _options.UpdateAge <= now)
         {
@@ -202,21 +214,19 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
         var json = SessionJson.Write(JsonString(name), JsonString(email), JsonString(image), SessionJson.ToIsoString(expires));
         if (_shaper is not null)
         {
-            var (sessionRow, userRow) = await ReadRowsAsync(connection, token, cancellationToken);
-            if (sessionRow is null || userRow is null)
+            var shaped = _shaper.ShapeDatabase(rows.Session!, rows.User!, json);
+            if (shaped.Transient)
             {
-                // Signed out (deleted) between the two reads.
-                return SessionLookupResult.NoSession;
+                return SessionLookupResult.UpstreamFailure(shaped.Failure ?? "the callbacks ran out of time", retryable: true);
             }
 
-            var shaped = _shaper.ShapeDatabase(sessionRow, userRow, json);
-            if (shaped.Session is not { } shapedJson)
+            if (shaped.Session is not { } shapedJson || !JwtSessionSource.TryParseSession(shapedJson, out var shapedSession))
             {
-                LogShapingFailed(_logger, shaped.Failure ?? "no session");
-                return SessionLookupResult.Invalid(shaped.Failure ?? "the session could not be shaped");
+                LogShapingFailed(_logger, shaped.Failure ?? "not a JSON object");
+                return SessionLookupResult.Invalid(shaped.Failure ?? "the shaped session is not a JSON object");
             }
 
-            json = shapedJson;
+            return SessionLookupResult.Found(shapedSession, userId, issuedAt: null, validUntil: expires);
         }
 
         using var document = JsonDocument.Parse(json);

@@ -25,44 +25,75 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
     private const string GlueModule = "sessioncache:glue";
     private const int MaxStatements = 5_000_000;
     private const int MaxRecursion = 256;
+    private const uint MaxArrayLength = 1_000_000;
+    private const int MaxJsonDepth = 256;
 
     // What we wrap the app's callbacks in: Auth.js' session action (lib/actions/session.ts) with the
-    // defaults of lib/init.ts, for a plain GET (no trigger, no user, session undefined).
+    // defaults of lib/init.ts, for a plain GET (no trigger, no user, session undefined). Auth.js merges
+    // the app's callbacks over its defaults and calls them as methods of the merged object. What comes
+    // back is bounded before it is serialized: Jint's JSON.stringify recurses on the host's stack.
     private const string GlueSource = """
         import * as exported from "sessioncache:callbacks";
-        const app = exported.callbacks ?? {};
-        const jwt = typeof app.jwt === "function" ? app.jwt : ({ token }) => token;
-        const session = typeof app.session === "function" ? app.session : ({ session }) => ({
-          user: { name: session.user?.name, email: session.user?.email, image: session.user?.image },
-          expires: session.expires?.toISOString?.() ?? session.expires,
-        });
+        const callbacks = {
+          jwt({ token }) { return token; },
+          session({ session }) {
+            return {
+              user: { name: session.user?.name, email: session.user?.email, image: session.user?.image },
+              expires: session.expires?.toISOString?.() ?? session.expires,
+            };
+          },
+          ...exported.callbacks,
+        };
+        const builtins = new Set(["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError", "AggregateError"]);
         const kind = (v) => v === null ? "null" : Array.isArray(v) ? "an array" : typeof v;
         const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-        const failed = (callback, e) => ({ failure: callback, error: e instanceof Error ? e.name : kind(e) });
+        // By built-in name only: an app's own error names and messages can carry the user.
+        const failed = (callback, e) => ({ failure: callback, error: "threw " + (e instanceof Error ? (builtins.has(e.name) ? e.name : "Error") : kind(e)) });
         const revive = (row, dates) => { for (const k of dates) if (typeof row[k] === "string") row[k] = new Date(row[k]); return row; };
-        const shaped = (result, token) => isObject(result)
-          ? { session: JSON.stringify(result), token: token === undefined ? undefined : JSON.stringify(token) }
-          : { failure: "session", error: "returned " + kind(result) };
+        const withinBounds = (root) => {
+          const stack = [root, 1];
+          let seen = 0;
+          while (stack.length > 0) {
+            const depth = stack.pop();
+            const value = stack.pop();
+            if (value === null || typeof value !== "object") continue;
+            if (depth > 128 || ++seen > 100000) return false;
+            for (const key of Object.keys(value)) stack.push(value[key], depth + 1);
+          }
+          return true;
+        };
+        const serialize = (value, callback) => {
+          if (!withinBounds(value)) return { failure: callback, error: "returned a value nested too deeply or too large" };
+          const text = JSON.stringify(value);
+          return typeof text === "string" && text[0] === "{" ? { text } : { failure: callback, error: "returned a value that is not a JSON object" };
+        };
+        const shaped = (result) => isObject(result) ? serialize(result, "session") : { failure: "session", error: "returned " + kind(result) };
 
         export async function jwtSession(payload, expires) {
           let token;
-          try { token = await jwt.call(app, { token: JSON.parse(payload), session: undefined }); }
+          try { token = await callbacks.jwt({ token: JSON.parse(payload), session: undefined }); }
           catch (e) { return failed("jwt", e); }
-          if (token === null) return { failure: "jwt", error: "returned null" };
+          if (token === null) return { failure: "jwt", error: "returned null", expected: true };
           if (!isObject(token)) return { failure: "jwt", error: "returned " + kind(token) };
           let result;
-          try { result = await session.call(app, { session: { user: { name: token.name, email: token.email, image: token.picture }, expires }, token }); }
+          try { result = await callbacks.session({ session: { user: { name: token.name, email: token.email, image: token.picture }, expires }, token }); }
           catch (e) { return failed("session", e); }
-          return shaped(result, token);
+          const session = shaped(result);
+          if (session.failure) return session;
+          const reissued = serialize(token, "jwt");
+          if (reissued.failure) return reissued;
+          // The token to re-issue, only where the callback changed it.
+          return { session: session.text, token: reissued.text === payload ? undefined : reissued.text };
         }
 
         export async function databaseSession(sessionRow, sessionDates, userRow, userDates) {
           const user = revive(JSON.parse(userRow), JSON.parse(userDates));
           const row = revive(JSON.parse(sessionRow), JSON.parse(sessionDates));
           let result;
-          try { result = await session.call(app, { session: { ...row, user }, user, newSession: undefined }); }
+          try { result = await callbacks.session({ session: { ...row, user }, user, newSession: undefined }); }
           catch (e) { return failed("session", e); }
-          return shaped(result, undefined);
+          const session = shaped(result);
+          return session.failure ? session : { session: session.text };
         }
         """;
 
@@ -133,8 +164,22 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
                 }
             }
 
-            callbacks._idle.Add(sandbox);
-            sandbox = null;
+            // Compiles Jint's paths for a call before the first resolution, on an engine then thrown
+            // away so that nothing the module keeps at its top level carries over from the warm-up.
+            sandbox.Deadline.Begin(ImportBudget(timeLimit), CancellationToken.None);
+            try
+            {
+                sandbox.Engine.Call(sandbox.JwtSession, JsValue.Undefined, ["""{"sub":"sessioncache-warm-up"}""", "1970-01-01T00:00:00.000Z"]);
+                sandbox.Engine.Advanced.ProcessTasks();
+            }
+            catch (Exception exception) when (IsScriptFailure(exception))
+            {
+                // A callback that fails on a token without claims is the app's business.
+            }
+            finally
+            {
+                sandbox.Deadline.End();
+            }
         }
         catch (ModuleResolutionException exception)
         {
@@ -164,14 +209,15 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
 
     private ShapedSession Run(Func<Sandbox, JsValue> call)
     {
-        if (!_idle.TryTake(out var sandbox))
-        {
-            sandbox = CreateSandbox();
-        }
-
+        Sandbox? sandbox = null;
         var keep = true;
         try
         {
+            if (!_idle.TryTake(out sandbox))
+            {
+                sandbox = CreateSandbox();
+            }
+
             sandbox.Deadline.Begin(_timeLimit, CancellationToken.None);
             JsValue outcome;
             try
@@ -188,16 +234,30 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
                 sandbox.Deadline.End();
             }
 
-            if (outcome.IsObject() && outcome.AsObject().Get("failure") is { } failure && failure.IsString())
+            var answer = outcome.IsObject() ? outcome.AsObject() : null;
+            if (answer?.Get("failure") is { } failure && failure.IsString())
             {
-                var error = outcome.AsObject().Get("error").ToString();
-                LogCallbackFailed(_logger, failure.AsString(), error);
-                return ShapedSession.Failed($"the {failure.AsString()} callback failed ({error})");
+                var error = answer.Get("error").ToString();
+                if (answer.Get("expected").IsBoolean())
+                {
+                    // A jwt callback returning null is how an app signs a session out.
+                    LogCallbackDeclined(_logger, failure.AsString(), error);
+                }
+                else
+                {
+                    LogCallbackFailed(_logger, failure.AsString(), error);
+                }
+
+                return ShapedSession.Failed($"the {failure.AsString()} callback {error}");
             }
 
-            var session = outcome.AsObject().Get("session").AsString();
-            var token = outcome.AsObject().Get("token");
-            return ShapedSession.Of(Encoding.UTF8.GetBytes(session), token.IsString() ? Encoding.UTF8.GetBytes(token.AsString()) : null);
+            if (answer?.Get("session") is not { } session || !session.IsString())
+            {
+                return ShapedSession.Failed("the callbacks gave no session");
+            }
+
+            var token = answer.Get("token");
+            return ShapedSession.Of(Encoding.UTF8.GetBytes(session.AsString()), token.IsString() ? Encoding.UTF8.GetBytes(token.AsString()) : null);
         }
         catch (Exception exception) when (IsScriptFailure(exception) || exception is OperationCanceledException)
         {
@@ -205,20 +265,29 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
             keep = false;
             var kind = exception is OperationCanceledException ? "a promise that never settles" : Describe(exception);
             LogCallbackAborted(_logger, kind);
-            return ShapedSession.Failed($"the callbacks failed ({kind})");
+
+            // Time is the host's as much as the script's (a pause, a busy core): running out of it
+            // is not the app saying "no session", so it is not answered as one (the cookie stays,
+            // nothing is cached). Every other limit is the script's own doing, as a throw would be.
+            return exception is TimeoutException
+                ? ShapedSession.TimedOut($"the callbacks ran out of time ({_timeLimit.TotalMilliseconds:0} ms)")
+                : ShapedSession.Failed($"the callbacks failed ({kind})");
         }
         finally
         {
-            if (keep && _idle.Count < _maxIdle)
+            if (sandbox is not null && keep && _idle.Count < _maxIdle)
             {
                 _idle.Add(sandbox);
             }
             else
             {
-                sandbox.Dispose();
+                sandbox?.Dispose();
             }
         }
     }
+
+    // Importing the module runs its top level; the first import in a process also compiles Jint itself.
+    private static TimeSpan ImportBudget(TimeSpan timeLimit) => timeLimit > TimeSpan.FromSeconds(2) ? timeLimit : TimeSpan.FromSeconds(2);
 
     private Sandbox CreateSandbox()
     {
@@ -228,17 +297,22 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
         options.Strict();
         options.DisableStringCompilation();
         options.LimitRecursion(MaxRecursion);
+        options.Constraints.StackOverflowGuard = true;
         options.MaxStatements(MaxStatements);
         options.LimitMemory(_memoryLimit);
-        options.TimeoutInterval(_timeLimit);
+        options.MaxArraySize(MaxArrayLength);
+        options.MaxJsonParseDepth(MaxJsonDepth);
+        options.RegexTimeoutInterval(_timeLimit);
         options.LocalTimeZone(TimeZoneInfo.Utc);
+
+        // The time limit covers a whole resolution (the call, then its promise jobs), not each entry.
         options.Constraint(deadline);
         var engine = new Engine(options);
         try
         {
             // Apps log from their callbacks; here console goes nowhere, since what they log is often the token or the user.
             engine.Execute("globalThis.console = Object.freeze({ log() {}, info() {}, warn() {}, error() {}, debug() {} });");
-            deadline.Begin(_timeLimit, CancellationToken.None);
+            deadline.Begin(ImportBudget(_timeLimit), CancellationToken.None);
             try
             {
                 var glue = engine.Modules.Import(GlueModule);
@@ -284,8 +358,11 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Auth.js {Callback} callback failed ({Error}): no session, as Auth.js answers")]
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Warning, Message = "Auth.js {Callback} callback {Error}: no session, as Auth.js answers")]
     private static partial void LogCallbackFailed(ILogger logger, string callback, string error);
+
+    [LoggerMessage(EventId = 1204, Level = LogLevel.Debug, Message = "Auth.js {Callback} callback {Outcome}: no session, as Auth.js answers")]
+    private static partial void LogCallbackDeclined(ILogger logger, string callback, string outcome);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "Auth.js callbacks stopped: {Reason}; no session, as Auth.js answers")]
     private static partial void LogCallbackAborted(ILogger logger, string reason);

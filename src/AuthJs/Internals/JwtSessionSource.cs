@@ -114,14 +114,28 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
     /// <summary>
     /// The session cookie of this request re-issued as Auth.js' session endpoint re-issues it: the
-    /// same claims with <c>iat</c>, <c>exp</c> (now + <see cref="JwtSessionOptions.SessionMaxAge"/>)
-    /// and <c>jti</c> renewed and the sign-in time claim kept (or set from the old <c>iat</c>),
-    /// encrypted as the cookie's generation encrypts: Auth.js v5 with the first secret for the
-    /// cookie's name (<c>A256CBC-HS512</c>, <c>kid</c>), NextAuth.js v4 with its one key
-    /// (<c>A256GCM</c>). <see langword="null"/> for a request whose cookie does not decode to a session.
+    /// claims (what the app's <c>jwt</c> callback returned, where it runs) with <c>iat</c>, <c>exp</c>
+    /// (now + <see cref="JwtSessionOptions.SessionMaxAge"/>) and <c>jti</c> renewed and the sign-in
+    /// time claim kept (or set from the old <c>iat</c>), encrypted as the cookie's generation
+    /// encrypts: Auth.js v5 with the first secret for the cookie's name (<c>A256CBC-HS512</c>,
+    /// <c>kid</c>), NextAuth.js v4 with its one key (<c>A256GCM</c>). The claims come from
+    /// <paramref name="result"/>, the cached answer for this very cookie, so nothing is decoded and
+    /// no callback runs again; a result without them (from an older silo) has the cookie decoded.
+    /// <see langword="null"/> for a request whose cookie does not decode to a session.
     /// </summary>
-    public ReissuedSessionToken? Reissue(SessionRequest request)
+    public ReissuedSessionToken? Reissue(SessionRequest request, SessionLookupResult? result = null)
     {
+        if (result?.Token is { CookieName: { } carriedIn } cached)
+        {
+            foreach (var (name, nextAuthV4) in _cookies)
+            {
+                if (name == carriedIn && CookieReader.ReadSessionToken(request, name).Length > 0)
+                {
+                    return Encrypt(name, nextAuthV4, cached.ReissueClaims ?? cached.Bytes);
+                }
+            }
+        }
+
         foreach (var (name, nextAuthV4) in _cookies)
         {
             var token = CookieReader.ReadSessionToken(request, name);
@@ -135,24 +149,29 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 return null;
             }
 
-            var key = nextAuthV4 ? _keys.ForNextAuthV4 : _keys.ForAuthJs(name, ContentEncryption.A256CbcHs512).FirstOrDefault();
-            if (key is null)
-            {
-                return null;
-            }
-
-            var now = _time.GetUtcNow();
-            var expires = now + _sessionMaxAge;
-            if (Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds()) is not { } renewed)
-            {
-                return null;
-            }
-
-            var reissued = nextAuthV4 ? JweToken.EncryptGcm(key, renewed) : JweToken.EncryptCbcHs512(key, renewed);
-            return new ReissuedSessionToken(name, reissued, expires, nextAuthV4);
+            return Encrypt(name, nextAuthV4, claims);
         }
 
         return null;
+    }
+
+    private ReissuedSessionToken? Encrypt(string name, bool nextAuthV4, byte[] claims)
+    {
+        var key = nextAuthV4 ? _keys.ForNextAuthV4 : _keys.ForAuthJs(name, ContentEncryption.A256CbcHs512).FirstOrDefault();
+        if (key is null)
+        {
+            return null;
+        }
+
+        var now = _time.GetUtcNow();
+        var expires = now + _sessionMaxAge;
+        if (Renew(claims, now.ToUnixTimeSeconds(), expires.ToUnixTimeSeconds()) is not { } renewed)
+        {
+            return null;
+        }
+
+        var reissued = nextAuthV4 ? JweToken.EncryptGcm(key, renewed) : JweToken.EncryptCbcHs512(key, renewed);
+        return new ReissuedSessionToken(name, reissued, expires, nextAuthV4);
     }
 
     /// <summary>
@@ -368,14 +387,18 @@ internal sealed partial class JwtSessionSource : ISessionSource
                 // The app's jwt and session callbacks (or mapping, or hook): Auth.js answers null, and
                 // clears the cookie, when they throw or give no token.
                 var shaped = _shaper.ShapeJwt(plaintext, expires, json);
-                if (shaped.Session is not { } shapedJson)
+                if (shaped.Transient)
                 {
-                    return Reject(shaped.Failure ?? "the session could not be shaped");
+                    return SessionLookupResult.UpstreamFailure(shaped.Failure ?? "the callbacks ran out of time", retryable: true);
+                }
+
+                if (shaped.Session is not { } shapedJson || !TryParseSession(shapedJson, out var shapedSession))
+                {
+                    return Reject(shaped.Failure ?? "the shaped session is not a JSON object");
                 }
 
                 shapedToken = shaped.Token;
-                using var shapedDocument = JsonDocument.Parse(shapedJson);
-                session = AuthJsSession.FromDocument(shapedDocument.RootElement, shapedJson);
+                session = shapedSession;
             }
 
             var validUntil = reportedExpiry;
@@ -386,7 +409,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
 
             var userId = JsonText.TryGetMember(claims, "sub"u8, out var sub) && sub.ValueKind == JsonValueKind.String ? JsonText.GetString(sub) : null;
             return SessionLookupResult.Found(session, userId, iat is { } issued ? ToDate(issued) : null, validUntil, signedInAt is { } signedIn ? ToDate(signedIn) : null)
-                .WithToken(new AuthJsToken(plaintext, cookieName));
+                .WithToken(new AuthJsToken(plaintext, cookieName, shapedToken));
         }
     }
 
@@ -424,6 +447,27 @@ internal sealed partial class JwtSessionSource : ISessionSource
         }
 
         return true;
+    }
+
+    /// <summary>A shaped session as served: a JSON object (a shaper's output is checked, not trusted).</summary>
+    internal static bool TryParseSession(byte[] json, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out AuthJsSession? session)
+    {
+        session = null;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+
+            session = AuthJsSession.FromDocument(document.RootElement, json);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     private static string? StringOrNull(JsonElement? value) =>

@@ -36,7 +36,18 @@ internal static class RowJson
                     continue;
                 }
 
-                var value = reader.GetValue(i);
+                object value;
+                try
+                {
+                    value = reader.GetValue(i);
+                }
+                catch (Exception exception) when (exception is InvalidCastException or NotSupportedException)
+                {
+                    // A type Npgsql has no mapping for: the callback sees null rather than no session.
+                    writer.WriteNullValue();
+                    continue;
+                }
+
                 if (value is DateTime or DateTimeOffset)
                 {
                     dates.Add(name);
@@ -61,8 +72,26 @@ internal static class RowJson
             case bool flag:
                 writer.WriteBooleanValue(flag);
                 break;
-            case short or int or float or double:
-                writer.WriteNumberValue(Convert.ToDouble(value, CultureInfo.InvariantCulture));
+            case short number:
+                writer.WriteNumberValue(number);
+                break;
+            case int number:
+                writer.WriteNumberValue(number);
+                break;
+            case float number when float.IsFinite(number):
+                // Shortest round-trip text, as node-postgres parses real's text: 0.1, not 0.10000000149011612.
+                writer.WriteNumberValue(number);
+                break;
+            case double number when double.IsFinite(number):
+                writer.WriteNumberValue(number);
+                break;
+            case float or double:
+                // NaN and the infinities: JSON.stringify writes null for them.
+                writer.WriteNullValue();
+                break;
+            case byte[] bytes:
+                // bytea's text form; node-postgres makes a Buffer of it.
+                writer.WriteStringValue("\\x" + Convert.ToHexStringLower(bytes));
                 break;
             case DateTime date:
                 writer.WriteStringValue(SessionJson.ToIsoString(new DateTimeOffset(DateTime.SpecifyKind(date, DateTimeKind.Utc))));
@@ -70,7 +99,7 @@ internal static class RowJson
             case DateTimeOffset date:
                 writer.WriteStringValue(SessionJson.ToIsoString(date));
                 break;
-            case Array array when value is not byte[]:
+            case Array array:
                 writer.WriteStartArray();
                 foreach (var item in array)
                 {

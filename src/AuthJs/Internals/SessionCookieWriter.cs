@@ -40,7 +40,7 @@ internal sealed class SessionCookieWriter(IOptions<SessionCacheOptions> options,
                     return [];
                 }
 
-                return jwt.Reissue(request) is { } reissued
+                return jwt.Reissue(request, result) is { } reissued
                     ? Chunked(request, reissued.CookieName, reissued.Token, reissued.Expires, reissued.NextAuthV4 ? NextAuthV4ChunkSize : ChunkSize)
                     : [];
             case SessionLookupStatus.Invalid or SessionLookupStatus.Expired or SessionLookupStatus.Revoked:

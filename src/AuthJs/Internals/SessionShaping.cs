@@ -26,11 +26,17 @@ internal sealed record DatabaseRow(byte[] Json, string[] DateColumns);
 /// A shaped session (UTF-8 JSON, an object), with the token the <c>jwt</c> callback returned where it
 /// ran; or why there is no session, which Auth.js answers as <c>null</c>.
 /// </summary>
-internal readonly record struct ShapedSession(byte[]? Session, byte[]? Token, string? Failure)
+/// <param name="Session">The session to serve.</param>
+/// <param name="Token">What the <c>jwt</c> callback returned, where it changed the token: what a re-issued cookie carries.</param>
+/// <param name="Failure">Why there is no session.</param>
+/// <param name="Transient">The failure is the host's (time ran out), not the app's: answered as an upstream error, never as "no session".</param>
+internal readonly record struct ShapedSession(byte[]? Session, byte[]? Token, string? Failure, bool Transient = false)
 {
     public static ShapedSession Of(byte[] session, byte[]? token) => new(session, token, null);
 
     public static ShapedSession Failed(string failure) => new(null, null, failure);
+
+    public static ShapedSession TimedOut(string failure) => new(null, null, failure, Transient: true);
 }
 
 /// <summary>The shaping configuration cannot work; the message names the key.</summary>
@@ -164,10 +170,10 @@ internal sealed partial class CodeHook(Func<SessionShapingContext, JsonObject?> 
             tokenDocument?.RootElement ?? default,
             userDocument?.RootElement ?? default,
             JsonNode.Parse(defaultSession)!.AsObject());
-        JsonObject? shaped;
+        byte[]? shaped;
         try
         {
-            shaped = hook(context);
+            shaped = hook(context) is { } session ? JsonSerializer.SerializeToUtf8Bytes(session, SessionShaping.Relaxed) : null;
         }
 #pragma warning disable CA1031 // An app's hook failing is what Auth.js' callbacks failing is: no session, never a crash.
         catch (Exception exception)
@@ -177,12 +183,7 @@ internal sealed partial class CodeHook(Func<SessionShapingContext, JsonObject?> 
             return ShapedSession.Failed($"the ShapeSession hook threw {exception.GetType().Name}");
         }
 
-        if (shaped is null)
-        {
-            return ShapedSession.Failed("the ShapeSession hook returned null");
-        }
-
-        return ShapedSession.Of(JsonSerializer.SerializeToUtf8Bytes(shaped, SessionShaping.Relaxed), null);
+        return shaped is null ? ShapedSession.Failed("the ShapeSession hook returned null") : ShapedSession.Of(shaped, null);
     }
 
     // By type: the exception's message can quote the token or the user.
@@ -190,18 +191,37 @@ internal sealed partial class CodeHook(Func<SessionShapingContext, JsonObject?> 
     private static partial void LogHookFailed(ILogger logger, string exceptionType);
 }
 
-/// <summary>The configured shaper, made once per process and shared by the sources.</summary>
-internal sealed class ConfiguredShaper(Microsoft.Extensions.Options.IOptions<SessionCacheOptions> options, ILoggerFactory loggers) : IDisposable
+/// <summary>
+/// The configured shaper, made once per process and shared by the sources. The options validator
+/// makes it at start, so that the callbacks module is read and loaded once, and a broken one stops
+/// the start instead of failing lookups.
+/// </summary>
+internal sealed class ConfiguredShaper(ILoggerFactory loggers) : IDisposable
 {
-    private readonly Lazy<ISessionShaper?> _shaper = new(() => SessionShaping.Create(options.Value, loggers));
+    private readonly System.Threading.Lock _gate = new();
+    private ISessionShaper? _shaper;
+    private bool _created;
 
-    public ISessionShaper? Shaper => _shaper.Value;
+    /// <exception cref="SessionShapingException">The callbacks module cannot be loaded; nothing is kept, so the next call tries again.</exception>
+    public ISessionShaper? GetOrCreate(SessionCacheOptions value)
+    {
+        lock (_gate)
+        {
+            if (!_created)
+            {
+                _shaper = SessionShaping.Create(value, loggers);
+                _created = true;
+            }
+
+            return _shaper;
+        }
+    }
 
     public void Dispose()
     {
-        if (_shaper.IsValueCreated)
+        lock (_gate)
         {
-            (_shaper.Value as IDisposable)?.Dispose();
+            (_shaper as IDisposable)?.Dispose();
         }
     }
 }

@@ -27,6 +27,7 @@ internal struct SessionLookupResultSurrogate
     [Id(12)] public DateTimeOffset? SignedInAt;
     [Id(13)] public byte[]? Token;
     [Id(14)] public string? TokenCookieName;
+    [Id(15)] public byte[]? TokenReissueClaims;
 }
 
 [RegisterConverter]
@@ -42,7 +43,7 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
         }
 
         return SessionLookupResult.FromParts((SessionLookupStatus)surrogate.Status, session, surrogate.UserId, surrogate.IssuedAt, surrogate.ValidUntil, surrogate.IsRetryable, surrogate.Reason, surrogate.SignedInAt,
-            surrogate.Token is { } token ? new AuthJsToken(token, surrogate.TokenCookieName) : null);
+            surrogate.Token is { } token ? new AuthJsToken(token, surrogate.TokenCookieName, surrogate.TokenReissueClaims) : null);
     }
 
     public SessionLookupResultSurrogate ConvertToSurrogate(in SessionLookupResult value)
@@ -72,6 +73,7 @@ internal sealed class SessionLookupResultConverter : IConverter<SessionLookupRes
             SignedInAt = value.SignedInAt,
             Token = value.Token?.Bytes,
             TokenCookieName = value.Token?.CookieName,
+            TokenReissueClaims = value.Token?.ReissueClaims,
         };
     }
 }

@@ -3,6 +3,7 @@ using System.Text;
 using Jint;
 using Jint.Constraints;
 using Jint.Native;
+using Jint.Native.Object;
 using Jint.Runtime;
 using Jint.Runtime.Modules;
 using Microsoft.Extensions.Logging;
@@ -27,11 +28,13 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
     private const int MaxRecursion = 256;
     private const uint MaxArrayLength = 1_000_000;
     private const int MaxJsonDepth = 256;
+    private const int MaxResultDepth = 128;
+    private const int MaxResultNodes = 100_000;
 
     // What we wrap the app's callbacks in: Auth.js' session action (lib/actions/session.ts) with the
     // defaults of lib/init.ts, for a plain GET (no trigger, no user, session undefined). Auth.js merges
-    // the app's callbacks over its defaults and calls them as methods of the merged object. What comes
-    // back is bounded before it is serialized: Jint's JSON.stringify recurses on the host's stack.
+    // the app's callbacks over its defaults and calls them as methods of the merged object. The
+    // results are serialized on the .NET side (see Serialize).
     private const string GlueSource = """
         import * as exported from "sessioncache:callbacks";
         const callbacks = {
@@ -50,24 +53,7 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
         // By built-in name only: an app's own error names and messages can carry the user.
         const failed = (callback, e) => ({ failure: callback, error: "threw " + (e instanceof Error ? (builtins.has(e.name) ? e.name : "Error") : kind(e)) });
         const revive = (row, dates) => { for (const k of dates) if (typeof row[k] === "string") row[k] = new Date(row[k]); return row; };
-        const withinBounds = (root) => {
-          const stack = [root, 1];
-          let seen = 0;
-          while (stack.length > 0) {
-            const depth = stack.pop();
-            const value = stack.pop();
-            if (value === null || typeof value !== "object") continue;
-            if (depth > 128 || ++seen > 100000) return false;
-            for (const key of Object.keys(value)) stack.push(value[key], depth + 1);
-          }
-          return true;
-        };
-        const serialize = (value, callback) => {
-          if (!withinBounds(value)) return { failure: callback, error: "returned a value nested too deeply or too large" };
-          const text = JSON.stringify(value);
-          return typeof text === "string" && text[0] === "{" ? { text } : { failure: callback, error: "returned a value that is not a JSON object" };
-        };
-        const shaped = (result) => isObject(result) ? serialize(result, "session") : { failure: "session", error: "returned " + kind(result) };
+        const shaped = (result) => isObject(result) ? { session: result } : { failure: "session", error: "returned " + kind(result) };
 
         export async function jwtSession(payload, expires) {
           let token;
@@ -79,11 +65,7 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
           try { result = await callbacks.session({ session: { user: { name: token.name, email: token.email, image: token.picture }, expires }, token }); }
           catch (e) { return failed("session", e); }
           const session = shaped(result);
-          if (session.failure) return session;
-          const reissued = serialize(token, "jwt");
-          if (reissued.failure) return reissued;
-          // The token to re-issue, only where the callback changed it.
-          return { session: session.text, token: reissued.text === payload ? undefined : reissued.text };
+          return session.failure ? session : { session: session.session, token };
         }
 
         export async function databaseSession(sessionRow, sessionDates, userRow, userDates) {
@@ -92,8 +74,7 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
           let result;
           try { result = await callbacks.session({ session: { ...row, user }, user, newSession: undefined }); }
           catch (e) { return failed("session", e); }
-          const session = shaped(result);
-          return session.failure ? session : { session: session.text };
+          return shaped(result);
         }
         """;
 
@@ -197,8 +178,13 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
         return callbacks;
     }
 
-    public ShapedSession ShapeJwt(byte[] token, string expires, ReadOnlySpan<byte> defaultSession) =>
-        Run(sandbox => sandbox.Engine.Call(sandbox.JwtSession, JsValue.Undefined, [Encoding.UTF8.GetString(token), expires]));
+    public ShapedSession ShapeJwt(byte[] token, string expires, ReadOnlySpan<byte> defaultSession)
+    {
+        var shaped = Run(sandbox => sandbox.Engine.Call(sandbox.JwtSession, JsValue.Undefined, [Encoding.UTF8.GetString(token), expires]));
+
+        // The token to re-issue is kept only where the jwt callback changed it.
+        return shaped.Token is { } reissued && reissued.AsSpan().SequenceEqual(token) ? shaped with { Token = null } : shaped;
+    }
 
     public ShapedSession ShapeDatabase(DatabaseRow session, DatabaseRow user, ReadOnlySpan<byte> defaultSession) =>
         Run(sandbox => sandbox.Engine.Call(sandbox.DatabaseSession, JsValue.Undefined,
@@ -219,7 +205,6 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
             }
 
             sandbox.Deadline.Begin(_timeLimit, CancellationToken.None);
-            JsValue outcome;
             try
             {
                 var promise = call(sandbox);
@@ -227,37 +212,13 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
 
                 // Callbacks get no timers and no I/O: once the job queue is empty, a promise still
                 // pending never settles (an already cancelled token makes the unwrap not wait).
-                outcome = promise.UnwrapIfPromise(new CancellationToken(canceled: true));
+                var outcome = promise.UnwrapIfPromise(new CancellationToken(canceled: true));
+                return Answer(sandbox, outcome);
             }
             finally
             {
                 sandbox.Deadline.End();
             }
-
-            var answer = outcome.IsObject() ? outcome.AsObject() : null;
-            if (answer?.Get("failure") is { } failure && failure.IsString())
-            {
-                var error = answer.Get("error").ToString();
-                if (answer.Get("expected").IsBoolean())
-                {
-                    // A jwt callback returning null is how an app signs a session out.
-                    LogCallbackDeclined(_logger, failure.AsString(), error);
-                }
-                else
-                {
-                    LogCallbackFailed(_logger, failure.AsString(), error);
-                }
-
-                return ShapedSession.Failed($"the {failure.AsString()} callback {error}");
-            }
-
-            if (answer?.Get("session") is not { } session || !session.IsString())
-            {
-                return ShapedSession.Failed("the callbacks gave no session");
-            }
-
-            var token = answer.Get("token");
-            return ShapedSession.Of(Encoding.UTF8.GetBytes(session.AsString()), token.IsString() ? Encoding.UTF8.GetBytes(token.AsString()) : null);
         }
         catch (Exception exception) when (IsScriptFailure(exception) || exception is OperationCanceledException)
         {
@@ -284,6 +245,89 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
                 sandbox?.Dispose();
             }
         }
+    }
+
+    private ShapedSession Answer(Sandbox sandbox, JsValue outcome)
+    {
+        var answer = outcome.IsObject() ? outcome.AsObject() : null;
+        if (answer?.Get("failure") is { } failure && failure.IsString())
+        {
+            var error = answer.Get("error").ToString();
+            if (answer.Get("expected").IsBoolean())
+            {
+                // A jwt callback returning null is how an app signs a session out.
+                LogCallbackDeclined(_logger, failure.AsString(), error);
+            }
+            else
+            {
+                LogCallbackFailed(_logger, failure.AsString(), error);
+            }
+
+            return ShapedSession.Failed($"the {failure.AsString()} callback {error}");
+        }
+
+        if (answer is null || Serialize(sandbox.Engine, answer.Get("session")) is not { } session)
+        {
+            LogCallbackFailed(_logger, "session", "returned a value that is not a JSON object, or one nested too deeply");
+            return ShapedSession.Failed("the session callback returned a value that is not a JSON object, or one nested too deeply");
+        }
+
+        var token = answer.Get("token");
+        if (token.IsUndefined())
+        {
+            return ShapedSession.Of(session, null);
+        }
+
+        if (Serialize(sandbox.Engine, token) is not { } reissued)
+        {
+            LogCallbackFailed(_logger, "jwt", "returned a value that is not a JSON object, or one nested too deeply");
+            return ShapedSession.Failed("the jwt callback returned a value that is not a JSON object, or one nested too deeply");
+        }
+
+        return ShapedSession.Of(session, reissued);
+    }
+
+    /// <summary>
+    /// <c>JSON.stringify</c> of a callback's result as UTF-8, or <see langword="null"/> when it is not
+    /// a JSON object or is nested deeper than Auth.js' own uses ever go. Jint's serializer recurses on
+    /// this thread's stack, so the depth is checked first, without recursion, through <c>toJSON</c>
+    /// where a value has one.
+    /// </summary>
+    private static byte[]? Serialize(Engine engine, JsValue value)
+    {
+        var pending = new Stack<(JsValue Value, int Depth)>();
+        pending.Push((value, 1));
+        var seen = 0;
+        while (pending.TryPop(out var item))
+        {
+            if (item.Value is not ObjectInstance node)
+            {
+                continue;
+            }
+
+            if (node.Get("toJSON") is Jint.Native.Function.Function toJson)
+            {
+                if (engine.Call(toJson, node, [JsString.Empty]) is not ObjectInstance converted)
+                {
+                    continue;
+                }
+
+                node = converted;
+            }
+
+            if (item.Depth > MaxResultDepth || ++seen > MaxResultNodes)
+            {
+                return null;
+            }
+
+            foreach (var key in node.GetOwnPropertyKeys(Types.String))
+            {
+                pending.Push((node.Get(key), item.Depth + 1));
+            }
+        }
+
+        var json = new Jint.Native.Json.JsonSerializer(engine).Serialize(value);
+        return json.IsString() && json.AsString() is { Length: > 0 } text && text[0] == '{' ? Encoding.UTF8.GetBytes(text) : null;
     }
 
     // Importing the module runs its top level; the first import in a process also compiles Jint itself.

@@ -134,7 +134,7 @@ internal static class SessionClaims
 
         foreach (var field in roleFields)
         {
-            if (TryGetPath(document.RootElement, field, out var roles))
+            if (SessionCache.AuthJs.Internals.JsonPath.TryGet(document.RootElement, field, out var roles))
             {
                 AddRoles(identity, roles);
             }
@@ -159,20 +159,6 @@ internal static class SessionClaims
                 }
             }
         }
-    }
-
-    private static bool TryGetPath(JsonElement root, string path, out JsonElement value)
-    {
-        value = root;
-        foreach (var segment in path.Split('.'))
-        {
-            if (value.ValueKind != JsonValueKind.Object || !value.TryGetProperty(segment, out value))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     private static void AddClaims(ClaimsIdentity identity, string type, JsonElement value)

@@ -30,6 +30,14 @@ public sealed class SessionShapingTests(AuthJsServer authJs) : IDisposable
         return Resolvers.Build(settings).GetRequiredService<ISessionResolver>();
     }
 
+    private static ISessionResolver DatabaseWithSampleCallbacks() => Resolvers.Build(new()
+    {
+        ["SessionCache:Mode"] = "Local",
+        ["SessionCache:Strategy"] = "Database",
+        ["SessionCache:ConnectionString"] = AuthJsServer.DatabaseConnectionString,
+        ["SessionCache:CallbacksModule"] = SampleCallbacks,
+    }).GetRequiredService<ISessionResolver>();
+
     private string Module(string source)
     {
         var path = Path.Combine(_scratch, $"{Guid.NewGuid():N}.mjs");
@@ -88,13 +96,7 @@ public sealed class SessionShapingTests(AuthJsServer authJs) : IDisposable
     [Fact]
     public async Task ADatabaseSessionDueForAnUpdateGivesTheCallbackTheRowAsReadBeforeIt()
     {
-        var resolver = Resolvers.Build(new()
-        {
-            ["SessionCache:Mode"] = "Local",
-            ["SessionCache:Strategy"] = "Database",
-            ["SessionCache:ConnectionString"] = AuthJsServer.DatabaseConnectionString,
-            ["SessionCache:CallbacksModule"] = SampleCallbacks,
-        }).GetRequiredService<ISessionResolver>();
+        var resolver = DatabaseWithSampleCallbacks();
 
         // Two devices of one user whose sessions expire at the same instant, ten days out: both are
         // due for the daily update. Auth.js answers one, the cluster the other.
@@ -115,13 +117,7 @@ public sealed class SessionShapingTests(AuthJsServer authJs) : IDisposable
     [Fact]
     public async Task DatabaseSessionCallbackReadsTheUsersOwnColumnsAsAuthJsDoes()
     {
-        var resolver = Resolvers.Build(new()
-        {
-            ["SessionCache:Mode"] = "Local",
-            ["SessionCache:Strategy"] = "Database",
-            ["SessionCache:ConnectionString"] = AuthJsServer.DatabaseConnectionString,
-            ["SessionCache:CallbacksModule"] = SampleCallbacks,
-        }).GetRequiredService<ISessionResolver>();
+        var resolver = DatabaseWithSampleCallbacks();
         foreach (var role in (string?[])["editor", null])
         {
             var (userId, token) = await authJs.CreateDatabaseSessionAsync("dora", expiresInSeconds: (30 * 24 * 3600) - 60, role);

@@ -243,13 +243,9 @@ internal sealed partial class ProxySessionSource : ISessionSource
     private bool TrySignedInAt(JsonElement root, out DateTimeOffset? signedInAt)
     {
         signedInAt = null;
-        var current = root;
-        foreach (var segment in _signedInAtPath)
+        if (!JsonPath.TryGet(root, _signedInAtPath, out var current))
         {
-            if (current.ValueKind != JsonValueKind.Object || !current.TryGetProperty(segment, out current))
-            {
-                return true;
-            }
+            return true;
         }
 
         DateTimeOffset value;
@@ -278,13 +274,9 @@ internal sealed partial class ProxySessionSource : ISessionSource
 
     private string? UserId(JsonElement root)
     {
-        var current = root;
-        foreach (var segment in _userIdPath)
+        if (!JsonPath.TryGet(root, _userIdPath, out var current))
         {
-            if (current.ValueKind != JsonValueKind.Object || !current.TryGetProperty(segment, out current))
-            {
-                return null;
-            }
+            return null;
         }
 
         return current.ValueKind switch

@@ -90,21 +90,6 @@ internal static class SessionShaping
     }
 
     internal static readonly JsonSerializerOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    /// <summary>The element at a dotted path (<c>org.id</c>), if every step is an object member.</summary>
-    internal static bool TryGetPath(JsonElement root, string path, out JsonElement value)
-    {
-        value = root;
-        foreach (var segment in path.Split('.'))
-        {
-            if (value.ValueKind != JsonValueKind.Object || !value.TryGetProperty(segment, out value))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
 }
 
 /// <summary>
@@ -126,7 +111,7 @@ internal sealed class FieldMapping(IDictionary<string, string> fields) : ISessio
         var session = JsonNode.Parse(defaultSession)!.AsObject();
         foreach (var (target, from) in _fields)
         {
-            if (SessionShaping.TryGetPath(document.RootElement, from, out var value))
+            if (JsonPath.TryGet(document.RootElement, from, out var value))
             {
                 Set(session, target, JsonNode.Parse(value.GetRawText()));
             }

@@ -300,7 +300,8 @@ internal sealed partial class JavaScriptCallbacks : ISessionShaper, IDisposable
         var seen = 0;
         while (pending.TryPop(out var item))
         {
-            if (item.Value is not ObjectInstance node)
+            // JSON.stringify leaves functions out, so their members (a prototype, its constructor) are no part of the result.
+            if (item.Value is not ObjectInstance node || node is Jint.Native.Function.Function)
             {
                 continue;
             }

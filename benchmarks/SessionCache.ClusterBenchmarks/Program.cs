@@ -19,8 +19,10 @@ using SessionCache.Hosting;
 //   client <gateway> <tokens.json> <callers> <seconds> [near|grain]   lookups through the client
 //   memory <sessions>                           managed memory per cached session in a co-hosted silo
 //   callbacks <tokens.json> <module.mjs>        a resolution and a co-hosted hit, shaped by the app's callbacks and not
+//   notice <entries...>                         one sign-out notice applied to a near cache of each size
 return args switch
 {
+    ["notice", .. var sizes] when sizes.Length > 0 => Notice([.. sizes.Select(static s => int.Parse(s, CultureInfo.InvariantCulture))]),
     ["callbacks", var tokens, var module] => await CallbacksAsync(tokens, module),
     ["memory", var count] => await MemoryAsync(int.Parse(count, CultureInfo.InvariantCulture)),
     ["cohosted", var tokens] => await CoHostedAsync(tokens),
@@ -194,6 +196,55 @@ static async Task<(IHost Host, ISessionCache Cache)> StartCoHostedAsync(Dictiona
     }
 
     return (host, host.Services.GetRequiredService<ISessionCache>());
+}
+
+// One sign-out notice (a user with two sessions) applied to near caches of the given sizes, every
+// entry another user's: what a process pays per notice as its cache grows. Median of 25 rounds.
+static int Notice(int[] sizes)
+{
+    Console.WriteLine("| near-cache entries | one notice, median | min | max |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: |");
+    foreach (var size in sizes)
+    {
+        using var near = new NearCache(size + 16, TimeProvider.System);
+        near.ExtendLease(Environment.TickCount64, TimeSpan.FromMinutes(10), missedNotices: false);
+        var until = DateTimeOffset.UtcNow.AddHours(1);
+        CachedLookup Lookup(string userId) => new(SessionLookupResult.Found(AuthJsSession.Parse("""{"user":{"name":"n"},"expires":"2030-01-01T00:00:00.000Z"}"""u8), userId, null, until), until);
+        for (var i = 0; i < size; i++)
+        {
+            var canonical = $"authjs.session-token=token-{i:D8}\n";
+            near.Add(near.KeyOf(canonical), SessionKeys.HashOf(canonical), Lookup($"user-{i}"), near.Epoch, DateTimeOffset.UtcNow);
+        }
+
+        var samples = new List<double>();
+        for (var round = -3; round < 25; round++)
+        {
+            // The signed-out user's two sessions, cached again before each notice.
+            for (var device = 0; device < 2; device++)
+            {
+                var canonical = $"authjs.session-token=signed-out-{device}\n";
+                near.Add(near.KeyOf(canonical), SessionKeys.HashOf(canonical), Lookup("user-signed-out"), near.Epoch, DateTimeOffset.UtcNow);
+            }
+
+            var notice = new InvalidationNotice(SessionKeys.UserKeyOf("user-signed-out"), []);
+            var started = Stopwatch.GetTimestamp();
+            near.Invalidate(notice);
+            var elapsed = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+            if (round >= 0)
+            {
+                samples.Add(elapsed);
+            }
+        }
+
+        if (near.Count != size)
+        {
+            throw new InvalidOperationException($"the notice left {near.Count} entries of {size}");
+        }
+
+        Console.WriteLine(FormattableString.Invariant($"| {size:N0} | {Median(samples):F1} µs | {samples.Min():F1} µs | {samples.Max():F1} µs |"));
+    }
+
+    return 0;
 }
 
 // Caches <count> distinct sessions, each of its own user (the worst case: a UserGrain each), in a

@@ -17,7 +17,9 @@ namespace SessionCache.Client.Internals;
 /// <remarks>
 /// Bad input at volume costs it nothing: entries are keyed by a fixed-size hash of the credential
 /// (never the cookie itself, which can be 16 KiB), only answers that cost a grain call to get again
-/// are kept (sessions, and sign-outs), and expired entries are swept every second.
+/// are kept (sessions, and sign-outs), and expired entries are swept every second. Entries are
+/// indexed by user and by session grain key, so a sign-out notice costs the entries it names, not
+/// the size of the cache.
 /// </remarks>
 internal sealed class NearCache : IDisposable
 {
@@ -28,6 +30,14 @@ internal sealed class NearCache : IDisposable
     private static readonly TimeSpan SweepEvery = TimeSpan.FromSeconds(1);
 
     private readonly ConcurrentDictionary<UInt128, Entry> _entries = new();
+
+    // The indexes may name keys whose entry is gone (harmless: a notice checks the entry it finds);
+    // they never miss a live one. An entry goes into _entries first and into its indexes after; a
+    // key leaves an index only under that index's lock and only if _entries holds no entry of it
+    // for that user or session, so an add racing a removal is either seen or re-indexes itself.
+    private readonly ConcurrentDictionary<string, UserEntries> _byUser = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, UInt128> _bySession = new(StringComparer.Ordinal);
+    private readonly Lock[] _sessionLocks = [.. Enumerable.Range(0, 64).Select(static _ => new Lock())];
     private readonly int _maxEntries;
     private readonly TimeProvider _clock;
     private readonly ITimer _sweeper;
@@ -97,6 +107,7 @@ internal sealed class NearCache : IDisposable
         var userKey = lookup.Result.UserId is { } userId ? SessionKeys.UserKeyOf(userId) : null;
         var entry = new Entry(lookup.Result, hash, userKey, lookup.CacheUntil.UtcTicks);
         _entries.AddOrUpdate(key, static (_, state) => state.Self.Added(state.Entry), static (_, _, state) => state.Entry, (Self: this, Entry: entry));
+        Index(key, entry);
         Interlocked.MemoryBarrier();
         if (Interlocked.Read(ref _epoch) != epochBeforeCall)
         {
@@ -144,12 +155,29 @@ internal sealed class NearCache : IDisposable
 
     public void Invalidate(InvalidationNotice notice)
     {
+        // The epoch moves first: an add that indexes itself after the lookups below sees it and
+        // takes its entry out again.
         Record(notice);
-        var keys = notice.SessionKeys.Length == 0 ? null : new HashSet<string>(notice.SessionKeys, StringComparer.Ordinal);
-        foreach (var (key, entry) in _entries)
+        if (notice.UserKey is { } userKey && _byUser.TryGetValue(userKey, out var user))
         {
-            if ((notice.UserKey is not null && string.Equals(entry.UserKey, notice.UserKey, StringComparison.Ordinal))
-                || (keys is not null && keys.Contains(entry.Hash)))
+            UInt128[] keys;
+            lock (user)
+            {
+                keys = [.. user.Keys];
+            }
+
+            foreach (var key in keys)
+            {
+                if (_entries.TryGetValue(key, out var entry) && string.Equals(entry.UserKey, userKey, StringComparison.Ordinal))
+                {
+                    Remove(key, entry);
+                }
+            }
+        }
+
+        foreach (var sessionKey in notice.SessionKeys)
+        {
+            if (_bySession.TryGetValue(sessionKey, out var key) && _entries.TryGetValue(key, out var entry) && string.Equals(entry.Hash, sessionKey, StringComparison.Ordinal))
             {
                 Remove(key, entry);
             }
@@ -224,7 +252,76 @@ internal sealed class NearCache : IDisposable
         if (_entries.TryRemove(new KeyValuePair<UInt128, Entry>(key, entry)))
         {
             Interlocked.Decrement(ref _count);
+            Unindex(key, entry);
         }
+    }
+
+    private void Index(UInt128 key, Entry entry)
+    {
+        lock (SessionLock(entry.Hash))
+        {
+            _bySession[entry.Hash] = key;
+        }
+
+        if (entry.UserKey is not { } userKey)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            var user = _byUser.GetOrAdd(userKey, static _ => new UserEntries());
+            lock (user)
+            {
+                // Emptied and dropped meanwhile: index into the user's new set.
+                if (!user.Dropped)
+                {
+                    user.Keys.Add(key);
+                    return;
+                }
+            }
+        }
+    }
+
+    private void Unindex(UInt128 key, Entry entry)
+    {
+        lock (SessionLock(entry.Hash))
+        {
+            if (!_entries.TryGetValue(key, out var current) || !string.Equals(current.Hash, entry.Hash, StringComparison.Ordinal))
+            {
+                _bySession.TryRemove(new KeyValuePair<string, UInt128>(entry.Hash, key));
+            }
+        }
+
+        if (entry.UserKey is not { } userKey || !_byUser.TryGetValue(userKey, out var user))
+        {
+            return;
+        }
+
+        lock (user)
+        {
+            if (!_entries.TryGetValue(key, out var current) || !string.Equals(current.UserKey, userKey, StringComparison.Ordinal))
+            {
+                user.Keys.Remove(key);
+            }
+
+            if (user.Keys.Count == 0 && !user.Dropped)
+            {
+                user.Dropped = true;
+                _byUser.TryRemove(new KeyValuePair<string, UserEntries>(userKey, user));
+            }
+        }
+    }
+
+    private Lock SessionLock(string sessionKey) => _sessionLocks[(uint)string.GetHashCode(sessionKey, StringComparison.Ordinal) % (uint)_sessionLocks.Length];
+
+    /// <summary>The keys of one user's entries; guarded by locking it.</summary>
+    private sealed class UserEntries
+    {
+        public HashSet<UInt128> Keys { get; } = [];
+
+        /// <summary>Taken out of the index once empty; an add that finds it so makes a new one.</summary>
+        public bool Dropped { get; set; }
     }
 
     private sealed record Notice(long Epoch, InvalidationNotice? What)

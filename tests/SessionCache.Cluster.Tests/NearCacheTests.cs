@@ -112,3 +112,41 @@ public sealed class NearCacheTests
         threads.ForEach(static t => t.Join());
     }
 }
+
+/// <summary>The allocation-free hit path finds exactly the key the general path would build, or defers to it.</summary>
+public sealed class SessionCookieFastPathTests
+{
+    private static readonly SessionKeys Keys = new(["custom.session"], 16 * 1024);
+
+    [Theory]
+    [InlineData("authjs.session-token=abc", true)]
+    [InlineData("  theme=dark ;  authjs.session-token = abc.def-ghi_jkl ; other=1", true)]
+    [InlineData("a=1; __Secure-authjs.session-token=tok; b", true)]
+    [InlineData("next-auth.session-token=v4token", true)]
+    [InlineData("custom.session=mine; x=y", true)]
+    [InlineData("authjs.session-token=\ttab\t", true)]
+    [InlineData("authjs.session-token=a%41b", false)]
+    [InlineData("authjs.session-token.0=part1; authjs.session-token.1=part2", false)]
+    [InlineData("authjs.session-token=one; next-auth.session-token=two", false)]
+    [InlineData("authjs.session-token=first; authjs.session-token=second", false)]
+    [InlineData("authjs.session-token=; authjs.session-token=second", false)]
+    [InlineData("authjs.session-tokenX=odd", false)]
+    [InlineData("novalue; authjs.session-token=abc", true)]
+    [InlineData("theme=dark", false)]
+    [InlineData("", false)]
+    public void TheLocatedCookieHashesToTheGeneralPathsKey(string header, bool located)
+    {
+        using var near = new NearCache(10, TimeProvider.System);
+
+        var found = Keys.TryLocateSingleSessionCookie(header, out var name, out var start, out var length);
+
+        Assert.Equal(located, found);
+        if (found)
+        {
+            var general = Keys.Select(SessionRequest.FromCookieHeader(header));
+            Assert.Equal(SessionKeyKind.Key, general.Kind);
+            Assert.Equal(general.Canonical, $"{name}={header.Substring(start, length)}\n");
+            Assert.Equal(near.KeyOf(general.Canonical), near.KeyOf(name!, header.AsSpan(start, length)));
+        }
+    }
+}

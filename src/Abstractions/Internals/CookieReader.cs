@@ -112,7 +112,7 @@ internal static class CookieReader
         return result;
     }
 
-    private static int StartIndex(string s, int index, int max)
+    internal static int StartIndex(string s, int index, int max)
     {
         do
         {
@@ -132,7 +132,7 @@ internal static class CookieReader
         return max;
     }
 
-    private static int EndIndex(string s, int index, int min)
+    internal static int EndIndex(string s, int index, int min)
     {
         while (index > min)
         {

@@ -87,6 +87,67 @@ internal sealed class SessionKeys
         return new(SessionKeyKind.Key, Canonical(cookies), [.. cookies], null);
     }
 
+    /// <summary>
+    /// The common case without allocating: a <c>Cookie</c> header holding exactly one session cookie,
+    /// whole (not in chunks) and with nothing to percent-decode. Its canonical form is then
+    /// <c>name=value\n</c> with <paramref name="name"/> and the value at <paramref name="valueStart"/>
+    /// (<paramref name="valueLength"/> characters) of the header, as <see cref="Select"/> would build
+    /// it. Anything else (chunks, several session cookies, a repeated or empty one, '%') answers
+    /// <see langword="false"/>, and <see cref="Select"/> decides. Walks the header as
+    /// <see cref="CookieReader.Parse"/> does.
+    /// </summary>
+    public bool TryLocateSingleSessionCookie(string header, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? name, out int valueStart, out int valueLength)
+    {
+        name = null;
+        valueStart = valueLength = 0;
+        var length = header.Length;
+        if (length < 2 || length > _maxCookieHeaderLength)
+        {
+            return false;
+        }
+
+        var index = 0;
+        do
+        {
+            var eqIdx = header.IndexOf('=', index);
+            if (eqIdx == -1)
+            {
+                break;
+            }
+
+            var semicolonIdx = header.IndexOf(';', index);
+            var endIdx = semicolonIdx == -1 ? length : semicolonIdx;
+            if (eqIdx > endIdx)
+            {
+                index = header.LastIndexOf(';', eqIdx - 1) + 1;
+                continue;
+            }
+
+            var keyStart = CookieReader.StartIndex(header, index, eqIdx);
+            var key = header.AsSpan(keyStart, CookieReader.EndIndex(header, eqIdx, keyStart) - keyStart);
+            if (BaseName(key) is { } baseName)
+            {
+                var start = CookieReader.StartIndex(header, eqIdx + 1, endIdx);
+                var value = header.AsSpan(start, CookieReader.EndIndex(header, endIdx, start) - start);
+
+                // A second session cookie (or a repeat, or a chunk): the general path joins and orders them.
+                if (name is not null || !key.SequenceEqual(baseName) || value.IsEmpty || value.Contains('%'))
+                {
+                    return false;
+                }
+
+                name = baseName;
+                valueStart = start;
+                valueLength = value.Length;
+            }
+
+            index = endIdx + 1;
+        }
+        while (index < length);
+
+        return name is not null;
+    }
+
     /// <summary>The canonical credential of a bare token, for each cookie name it could have come under.</summary>
     public IEnumerable<string> CanonicalFormsOfToken(string token) => _names.Select(name => name + "=" + token + "\n");
 
@@ -119,7 +180,7 @@ internal sealed class SessionKeys
         }
     }
 
-    private string? BaseName(string cookieName)
+    private string? BaseName(ReadOnlySpan<char> cookieName)
     {
         foreach (var name in _names)
         {

@@ -86,6 +86,16 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             request = SessionRequest.FromHttpRequest(current);
         }
 
+        // A hit on the common request (one whole session cookie) costs a walk of the header and a
+        // hash, no allocation; everything else, and every miss, goes the general way below.
+        if (_nearEnabled && request.Cookies is null && request.CookieHeader is { } header
+            && _keys.TryLocateSingleSessionCookie(header, out var cookieName, out var valueStart, out var valueLength)
+            && _near.TryGet(_near.KeyOf(cookieName, header.AsSpan(valueStart, valueLength)), _clock.GetUtcNow(), out var hit))
+        {
+            _metrics.LookupCompleted(started, nearHit: true);
+            return ValueTask.FromResult(hit);
+        }
+
         var key = _keys.Select(request);
         switch (key.Kind)
         {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A co-hosted near-cache hit from the Cookie header: this build next to b2c07cd (the build before the
-# allocation-free hit path), each with its floor (the header parsed, a dictionary read), one run.
+# allocation-free hit path), each with two floors (the header parsed, a dictionary read; the same
+# without allocating) and FusionCache's memory-level hit on the same header, one run.
 # Usage: benchmarks/run-hit.sh   (after scripts/test.sh has installed the Auth.js packages)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,8 +12,9 @@ cleanup() { git worktree remove --force "$work/baseline" >/dev/null 2>&1 || true
 trap cleanup EXIT
 git worktree add --detach "$work/baseline" b2c07cd >/dev/null 2>&1
 node benchmarks/node/mint.mjs "$work/tokens.json"
-# The baseline's harness, with this build's floor and allocation count, so both print the same rows.
-cp benchmarks/SessionCache.ClusterBenchmarks/Program.cs "$work/baseline/benchmarks/SessionCache.ClusterBenchmarks/Program.cs"
+# The baseline's harness, with this build's floors, FusionCache and allocation counts, so both print the same rows.
+cp benchmarks/SessionCache.ClusterBenchmarks/Program.cs benchmarks/SessionCache.ClusterBenchmarks/SessionCache.ClusterBenchmarks.csproj "$work/baseline/benchmarks/SessionCache.ClusterBenchmarks/"
+cp Directory.Packages.props "$work/baseline/"
 for tree in "$work/baseline" "$root"; do
   dotnet build -c Release -v q --nologo "$tree/benchmarks/SessionCache.ClusterBenchmarks" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 done

@@ -3,6 +3,9 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,8 +23,10 @@ using SessionCache.Hosting;
 //   memory <sessions>                           managed memory per cached session in a co-hosted silo
 //   callbacks <tokens.json> <module.mjs>        a resolution and a co-hosted hit, shaped by the app's callbacks and not
 //   notice <entries...>                         one sign-out notice applied to a near cache of each size
+//   bare-http <url> <cookie-name> <token> <session.json>   the HTTP floor: Kestrel answering the session's bytes from a dictionary
 return args switch
 {
+    ["bare-http", var url, var cookieName, var token, var sessionFile] => await BareHttpAsync(url, cookieName, token, await File.ReadAllBytesAsync(sessionFile)),
     ["notice", .. var sizes] when sizes.Length > 0 => Notice([.. sizes.Select(static s => int.Parse(s, CultureInfo.InvariantCulture))]),
     ["callbacks", var tokens, var module] => await CallbacksAsync(tokens, module),
     ["memory", var count] => await MemoryAsync(int.Parse(count, CultureInfo.InvariantCulture)),
@@ -449,6 +454,28 @@ static async Task<List<(string Name, double MedianNs, double MinNs, double MaxNs
     }
 
     return [.. cases.Select((c, i) => (c.Name, Median(samples[i]), samples[i].Min(), samples[i].Max()))];
+}
+
+// GET /api/auth/session with no product logic: Kestrel, the session cookie's value read from the
+// request's cookies, the session's bytes from a dictionary, the headers the silo's endpoint sends.
+static async Task<int> BareHttpAsync(string url, string cookieName, string token, byte[] session)
+{
+    var builder = WebApplication.CreateSlimBuilder();
+    builder.Logging.ClearProviders();
+    builder.WebHost.UseUrls(url);
+    var app = builder.Build();
+    var sessions = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [token] = session };
+    var none = "null"u8.ToArray();
+    app.MapGet("/api/auth/session", (HttpContext context) =>
+    {
+        var body = context.Request.Cookies[cookieName] is { } value && sessions.TryGetValue(value, out var found) ? found : none;
+        context.Response.Headers.CacheControl = "private, no-cache, no-store";
+        context.Response.Headers.Pragma = "no-cache";
+        context.Response.Headers.Expires = "0";
+        return Results.Bytes(body, "application/json");
+    });
+    await app.RunAsync();
+    return 0;
 }
 
 // The value after "name=" up to the next ';', trimmed: enough of a parse for the floor's one header.

@@ -71,48 +71,71 @@ internal static class CookieReader
     {
         var result = new List<KeyValuePair<string, string>>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var length = header.Length;
-        if (length < 2)
+        foreach (var pair in Pairs(header))
         {
-            return result;
-        }
-
-        var index = 0;
-        do
-        {
-            var eqIdx = header.IndexOf('=', index);
-            if (eqIdx == -1)
-            {
-                break;
-            }
-
-            var semicolonIdx = header.IndexOf(';', index);
-            var endIdx = semicolonIdx == -1 ? length : semicolonIdx;
-            if (eqIdx > endIdx)
-            {
-                // A pair without '=': resume after the last ';' before the next '='.
-                index = header.LastIndexOf(';', eqIdx - 1) + 1;
-                continue;
-            }
-
-            var keyStart = StartIndex(header, index, eqIdx);
-            var keyEnd = EndIndex(header, eqIdx, keyStart);
-            var key = header[keyStart..keyEnd];
+            var key = header.Substring(pair.KeyStart, pair.KeyLength);
             if (seen.Add(key))
             {
-                var valueStart = StartIndex(header, eqIdx + 1, endIdx);
-                var valueEnd = EndIndex(header, endIdx, valueStart);
-                result.Add(new(key, Decode(header[valueStart..valueEnd])));
+                result.Add(new(key, Decode(header.Substring(pair.ValueStart, pair.ValueLength))));
             }
-
-            index = endIdx + 1;
         }
-        while (index < length);
 
         return result;
     }
 
-    internal static int StartIndex(string s, int index, int max)
+    /// <summary>
+    /// Where the name/value pairs of a <c>Cookie</c> header are, walked as <c>cookie.parse</c> walks
+    /// them (trimmed, every occurrence, nothing decoded), without allocating.
+    /// </summary>
+    public static PairWalker Pairs(string header) => new(header);
+
+    /// <summary>One name/value pair of a header, as positions in it.</summary>
+    internal readonly record struct CookiePair(int KeyStart, int KeyLength, int ValueStart, int ValueLength);
+
+    /// <summary>The walk of <see cref="Pairs"/>; a struct enumerator, for <c>foreach</c> without allocating.</summary>
+    internal struct PairWalker(string header)
+    {
+        private int _index;
+
+        public readonly PairWalker GetEnumerator() => this;
+
+        public CookiePair Current { get; private set; }
+
+        public bool MoveNext()
+        {
+            var length = header.Length;
+            while (length >= 2 && _index < length)
+            {
+                var eqIdx = header.IndexOf('=', _index);
+                if (eqIdx == -1)
+                {
+                    _index = length;
+                    return false;
+                }
+
+                var semicolonIdx = header.IndexOf(';', _index);
+                var endIdx = semicolonIdx == -1 ? length : semicolonIdx;
+                if (eqIdx > endIdx)
+                {
+                    // A pair without '=': resume after the last ';' before the next '='.
+                    _index = header.LastIndexOf(';', eqIdx - 1) + 1;
+                    continue;
+                }
+
+                var keyStart = StartIndex(header, _index, eqIdx);
+                var keyEnd = EndIndex(header, eqIdx, keyStart);
+                var valueStart = StartIndex(header, eqIdx + 1, endIdx);
+                var valueEnd = EndIndex(header, endIdx, valueStart);
+                Current = new CookiePair(keyStart, keyEnd - keyStart, valueStart, valueEnd - valueStart);
+                _index = endIdx + 1;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    private static int StartIndex(string s, int index, int max)
     {
         do
         {
@@ -132,7 +155,7 @@ internal static class CookieReader
         return max;
     }
 
-    internal static int EndIndex(string s, int index, int min)
+    private static int EndIndex(string s, int index, int min)
     {
         while (index > min)
         {

@@ -100,35 +100,17 @@ internal sealed class SessionKeys
     {
         name = null;
         valueStart = valueLength = 0;
-        var length = header.Length;
-        if (length < 2 || length > _maxCookieHeaderLength)
+        if (header.Length > _maxCookieHeaderLength)
         {
             return false;
         }
 
-        var index = 0;
-        do
+        foreach (var pair in CookieReader.Pairs(header))
         {
-            var eqIdx = header.IndexOf('=', index);
-            if (eqIdx == -1)
-            {
-                break;
-            }
-
-            var semicolonIdx = header.IndexOf(';', index);
-            var endIdx = semicolonIdx == -1 ? length : semicolonIdx;
-            if (eqIdx > endIdx)
-            {
-                index = header.LastIndexOf(';', eqIdx - 1) + 1;
-                continue;
-            }
-
-            var keyStart = CookieReader.StartIndex(header, index, eqIdx);
-            var key = header.AsSpan(keyStart, CookieReader.EndIndex(header, eqIdx, keyStart) - keyStart);
+            var key = header.AsSpan(pair.KeyStart, pair.KeyLength);
             if (BaseName(key) is { } baseName)
             {
-                var start = CookieReader.StartIndex(header, eqIdx + 1, endIdx);
-                var value = header.AsSpan(start, CookieReader.EndIndex(header, endIdx, start) - start);
+                var value = header.AsSpan(pair.ValueStart, pair.ValueLength);
 
                 // A second session cookie (or a repeat, or a chunk): the general path joins and orders them.
                 if (name is not null || !key.SequenceEqual(baseName) || value.IsEmpty || value.Contains('%'))
@@ -137,13 +119,10 @@ internal sealed class SessionKeys
                 }
 
                 name = baseName;
-                valueStart = start;
-                valueLength = value.Length;
+                valueStart = pair.ValueStart;
+                valueLength = pair.ValueLength;
             }
-
-            index = endIdx + 1;
         }
-        while (index < length);
 
         return name is not null;
     }

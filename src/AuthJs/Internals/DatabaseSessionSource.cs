@@ -220,7 +220,7 @@ internal sealed partial class DatabaseSessionSource : ISessionSource, IAsyncDisp
                 return SessionLookupResult.UpstreamFailure(shaped.Failure ?? "the callbacks ran out of time", retryable: true);
             }
 
-            if (shaped.Session is not { } shapedJson || !JwtSessionSource.TryParseSession(shapedJson, out var shapedSession))
+            if (shaped.Session is not { } shapedJson || !SessionShaping.TryParse(shapedJson, out var shapedSession))
             {
                 LogShapingFailed(_logger, shaped.Failure ?? "not a JSON object");
                 return SessionLookupResult.Invalid(shaped.Failure ?? "the shaped session is not a JSON object");

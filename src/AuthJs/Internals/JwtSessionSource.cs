@@ -392,7 +392,7 @@ internal sealed partial class JwtSessionSource : ISessionSource
                     return SessionLookupResult.UpstreamFailure(shaped.Failure ?? "the callbacks ran out of time", retryable: true);
                 }
 
-                if (shaped.Session is not { } shapedJson || !TryParseSession(shapedJson, out var shapedSession))
+                if (shaped.Session is not { } shapedJson || !SessionShaping.TryParse(shapedJson, out var shapedSession))
                 {
                     return Reject(shaped.Failure ?? "the shaped session is not a JSON object");
                 }
@@ -447,27 +447,6 @@ internal sealed partial class JwtSessionSource : ISessionSource
         }
 
         return true;
-    }
-
-    /// <summary>A shaped session as served: a JSON object (a shaper's output is checked, not trusted).</summary>
-    internal static bool TryParseSession(byte[] json, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out AuthJsSession? session)
-    {
-        session = null;
-        try
-        {
-            using var document = JsonDocument.Parse(json);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return false;
-            }
-
-            session = AuthJsSession.FromDocument(document.RootElement, json);
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
     }
 
     private static string? StringOrNull(JsonElement? value) =>

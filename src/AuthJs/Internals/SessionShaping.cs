@@ -89,6 +89,27 @@ internal static class SessionShaping
         return configured;
     }
 
+    /// <summary>A shaped session as served: a JSON object (a shaper's output is checked, not trusted).</summary>
+    public static bool TryParse(byte[] json, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out AuthJsSession? session)
+    {
+        session = null;
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+
+            session = AuthJsSession.FromDocument(document.RootElement, json);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     internal static readonly JsonSerializerOptions Relaxed = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
 

@@ -86,14 +86,18 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             request = SessionRequest.FromHttpRequest(current);
         }
 
-        // A hit on the common request (one whole session cookie) costs a walk of the header and a
-        // hash, no allocation; everything else, and every miss, goes the general way below.
+        // The common request (one whole session cookie) is keyed from the header in place: a hit
+        // costs a walk of it and a hash, no allocation. Everything else goes the general way.
+        UInt128? locatedKey = null;
         if (_nearEnabled && request.Cookies is null && request.CookieHeader is { } header
-            && _keys.TryLocateSingleSessionCookie(header, out var cookieName, out var valueStart, out var valueLength)
-            && _near.TryGet(_near.KeyOf(cookieName, header.AsSpan(valueStart, valueLength)), _clock.GetUtcNow(), out var hit))
+            && _keys.TryLocateSingleSessionCookie(header, out var cookieName, out var valueStart, out var valueLength))
         {
-            _metrics.LookupCompleted(started, nearHit: true);
-            return ValueTask.FromResult(hit);
+            locatedKey = _near.KeyOf(cookieName, header.AsSpan(valueStart, valueLength));
+            if (_near.TryGet(locatedKey.Value, _clock.GetUtcNow(), out var hit))
+            {
+                _metrics.LookupCompleted(started, nearHit: true);
+                return ValueTask.FromResult(hit);
+            }
         }
 
         var key = _keys.Select(request);
@@ -105,9 +109,9 @@ internal sealed partial class ClusterSessionCache : ISessionCache
                 return Answered(SessionLookupResult.Invalid("cookie header too large"), started);
         }
 
-        var now = _clock.GetUtcNow();
-        var nearKey = _nearEnabled ? _near.KeyOf(key.Canonical) : default;
-        if (_nearEnabled && _near.TryGet(nearKey, now, out var cached))
+        // A located request missed above, under the key its canonical form hashes to.
+        var nearKey = locatedKey ?? (_nearEnabled ? _near.KeyOf(key.Canonical) : default);
+        if (locatedKey is null && _nearEnabled && _near.TryGet(nearKey, _clock.GetUtcNow(), out var cached))
         {
             _metrics.LookupCompleted(started, nearHit: true);
             return ValueTask.FromResult(cached);

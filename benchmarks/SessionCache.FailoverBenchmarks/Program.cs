@@ -5,14 +5,17 @@ using SessionCache.AuthJs;
 using SessionCache.Processes.Tests.Infrastructure;
 using StackExchange.Redis;
 
-// Usage: SessionCache.FailoverBenchmarks [signouts] [kill-trials]
+// Usage: SessionCache.FailoverBenchmarks [signouts] [kill-trials] [throughput-users] [throughput-callers]
 var signOuts = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200;
 var killTrials = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
+var throughputUsers = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5000;
+var throughputCallers = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 64;
 var cluster = new ProcessCluster();
 await cluster.InitializeAsync();
 try
 {
     await SignOutAsync(cluster, signOuts);
+    await ThroughputAsync(cluster, throughputUsers, throughputCallers);
     await KillAsync(cluster, killTrials);
 }
 finally
@@ -85,6 +88,116 @@ static async Task SignOutAsync(ProcessCluster cluster, int count)
         redisSetPublishAwaitedBy6MedianMs = Percentile(redis, 0.5),
         redisSetPublishAwaitedBy6P99Ms = Percentile(redis, 0.99),
         p99Ratio = Math.Round(Percentile(ours, 0.99) / Percentile(redis, 0.99), 2),
+    }));
+}
+
+// Sustained sign-outs: as many users as asked, each session cached in both clients and behind
+// every HTTP front, signed out by concurrent callers through the client as fast as the cluster
+// confirms. Each confirmed sign-out is checked at once through both clients; at the end every
+// session is checked on every path. Lost: a sign-out that failed, or a session still served.
+static async Task ThroughputAsync(ProcessCluster cluster, int users, int callers)
+{
+    var sessions = new List<(string User, string Cookie)>();
+    for (var i = 0; i < users; i++)
+    {
+        var user = $"burst-{Guid.NewGuid():N}";
+        sessions.Add((user, await cluster.SignInAsync(user)));
+    }
+
+    using (var warming = new SemaphoreSlim(16))
+    {
+        await Task.WhenAll(sessions.Select(async s =>
+        {
+            await warming.WaitAsync();
+            try
+            {
+                foreach (var client in cluster.Clients)
+                {
+                    if (ProcessCluster.ToOutcome(await client.LookupAsync(SessionRequest.FromCookieHeader(s.Cookie))) != FrontOutcome.Session)
+                    {
+                        throw new InvalidOperationException("a session did not resolve");
+                    }
+                }
+
+                foreach (var node in cluster.Nodes)
+                {
+                    await node.SessionAsync(s.Cookie);
+                }
+            }
+            finally
+            {
+                warming.Release();
+            }
+        }));
+    }
+
+    var next = -1;
+    var failed = 0;
+    var servedAfter = 0;
+    var latencies = new double[users];
+    var clock = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < users)
+        {
+            var started = clock.Elapsed;
+            try
+            {
+                await cluster.Client.InvalidateUserAsync(sessions[i].User);
+            }
+            catch (Exception)
+            {
+                Interlocked.Increment(ref failed);
+                continue;
+            }
+
+            latencies[i] = (clock.Elapsed - started).TotalMilliseconds;
+            foreach (var client in cluster.Clients)
+            {
+                if (ProcessCluster.ToOutcome(await client.LookupAsync(SessionRequest.FromCookieHeader(sessions[i].Cookie))) == FrontOutcome.Session)
+                {
+                    Interlocked.Increment(ref servedAfter);
+                }
+            }
+        }
+    })));
+    var elapsed = clock.Elapsed;
+
+    var stillServed = 0;
+    using (var checking = new SemaphoreSlim(16))
+    {
+        await Task.WhenAll(sessions.Select(async s =>
+        {
+            await checking.WaitAsync();
+            try
+            {
+                var answers = await cluster.LookUpEverywhereAsync(s.Cookie);
+                if (answers.Any(static a => a.Outcome == FrontOutcome.Session))
+                {
+                    Interlocked.Increment(ref stillServed);
+                }
+            }
+            finally
+            {
+                checking.Release();
+            }
+        }));
+    }
+
+    var confirmed = latencies.Where(static l => l > 0).ToList();
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        benchmark = "sustained sign-outs (3 silos, web app, 2 clients)",
+        users,
+        callers,
+        seconds = Math.Round(elapsed.TotalSeconds, 2),
+        confirmedPerSecond = Math.Round(confirmed.Count / elapsed.TotalSeconds),
+        medianMs = Percentile(confirmed, 0.5),
+        p99Ms = Percentile(confirmed, 0.99),
+        failedSignOuts = failed,
+        servedRightAfterConfirmation = servedAfter,
+        servedOnAnyPathAtTheEnd = stillServed,
     }));
 }
 

@@ -224,7 +224,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         else
         {
             // Not a session, or one without a user id: there is nothing to remember, only copies to drop.
-            await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [Key]));
+            await ServiceProvider.GetRequiredService<InvalidationFanOut>().PublishAsync(new InvalidationNotice(null, [Key]));
         }
 
         // One sign-out is tried under every cookie name; it counts where the session was.

@@ -130,10 +130,13 @@ internal sealed partial class UserGrain(
             sessions[key] = sessions[key] with { Revoked = true, ValidUntil = Later(sessions[key].ValidUntil, now + RevocationRetention) };
         }
 
-        // Durable first: once this returns, the revocation survives whatever happens next.
-        await WriteAsync();
+        // Durable before it returns: once it does, the revocation survives whatever happens next.
+        // The write and the notices go out together, so a sign-out costs the longer of the two,
+        // not their sum; if the write fails the sign-out fails (and is retried), having only made
+        // processes forget sooner. Meanwhile this grain, which is not reentrant, admits nothing.
+        var durable = WriteAsync();
 
-        // The hub's publish is what the guarantee rests on: it returns once every process has
+        // The publish is what the guarantee rests on: it returns once every process has
         // heard, or could no longer serve. Session grains that hear it ask this grain again before
         // serving, so making them forget only frees their memory sooner; one on a silo that
         // cannot be reached is not waited for.
@@ -144,7 +147,14 @@ internal sealed partial class UserGrain(
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
-        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
+        try
+        {
+            await ServiceProvider.GetRequiredService<InvalidationFanOut>().PublishAsync(new InvalidationNotice(this.GetPrimaryKeyString(), keys));
+        }
+        finally
+        {
+            await durable;
+        }
 
         // After the cluster refuses the sessions, so that a database failure never leaves them
         // served; the sign-out fails (and is retried, idempotently) until the rows are gone too.
@@ -197,8 +207,16 @@ internal sealed partial class UserGrain(
             keys.Add(SessionKeys.SignOutStatusKeyOf(this.GetPrimaryKeyString()));
         }
 
-        await WriteAsync();
-        await GrainFactory.GetGrain<IInvalidationHubGrain>(0).PublishAsync(new InvalidationNotice(null, [.. keys]));
+        // As for the whole user: durable before it returns, written while the notices go out.
+        var durable = WriteAsync();
+        try
+        {
+            await ServiceProvider.GetRequiredService<InvalidationFanOut>().PublishAsync(new InvalidationNotice(null, [.. keys]));
+        }
+        finally
+        {
+            await durable;
+        }
     }
 
     private void RememberRevokedSignIn(long signedInAt, DateTimeOffset now)

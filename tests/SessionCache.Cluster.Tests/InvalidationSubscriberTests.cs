@@ -55,7 +55,7 @@ public sealed class InvalidationSubscriberTests
         }
     }
 
-    /// <summary>A grain factory whose invalidation hub refuses every subscription with <c>failure</c>.</summary>
+    /// <summary>A grain factory whose relays refuse every subscription with <c>failure</c>.</summary>
 #pragma warning disable CA1852 // DispatchProxy derives a type from it: it must not be sealed.
     private class FailingGrainFactory : DispatchProxy
 #pragma warning restore CA1852
@@ -78,12 +78,16 @@ public sealed class InvalidationSubscriberTests
         };
     }
 
-    private sealed class FailingHub(Exception failure) : IInvalidationHubGrain
+    private sealed class FailingHub(Exception failure) : IInvalidationRelayGrain, IRelayDirectoryGrain
     {
+        public Task<RelayDirectory> GetRelaysAsync() => Task.FromResult(new RelayDirectory("silo-a", ["silo-a", "silo-b"]));
+
         public Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer) => Task.FromException<SubscriptionAck>(failure);
 
         public Task UnsubscribeAsync(ISessionCacheObserver observer) => Task.CompletedTask;
 
-        public Task PublishAsync(InvalidationNotice notice) => Task.CompletedTask;
+        public Task<TimeSpan> DeliverAsync(InvalidationNotice notice) => Task.FromResult(TimeSpan.Zero);
+
+        public Task<TimeSpan[]> GetDeparturesAsync(string[] silos) => Task.FromResult(new TimeSpan[silos.Length]);
     }
 }

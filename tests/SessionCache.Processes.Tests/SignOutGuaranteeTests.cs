@@ -94,6 +94,46 @@ public sealed class SignOutGuaranteeTests(ProcessCluster cluster, ITestOutputHel
     }
 
     [Fact]
+    public async Task A_killed_silo_whichever_it_is_delays_no_later_sign_out_beyond_ten_seconds()
+    {
+        for (var trial = 0; trial < cluster.Silos.Count; trial++)
+        {
+            var users = new List<(string User, List<string> Cookies)>();
+            for (var i = 0; i < 3; i++)
+            {
+                users.Add(await SignInAsync(1));
+            }
+
+            await WarmEverywhereAsync(users.SelectMany(static u => u.Cookies));
+            var victim = cluster.Silos[trial];
+            var survivor = cluster.Silos[(trial + 1) % cluster.Silos.Count];
+            var killed = Stopwatch.StartNew();
+            victim.Kill();
+
+            // Once the cluster serves the sessions again (it has declared the silo dead), every
+            // sign-out through a survivor returns within 10 s and is refused everywhere.
+            var sessions = users.Select(static u => (u.User, u.Cookies[0])).ToList();
+            await Eventually.TrueAsync(async () => await cluster.MembershipStatusAsync(victim) == SiloStatus.Dead, "the cluster to declare the killed silo dead", timeoutSeconds: 30);
+            await Eventually.TrueAsync(async () => (await cluster.SweepAsync(sessions)).All(static o => o == FrontOutcome.Session), "the sessions to be served again after the kill", timeoutSeconds: 30);
+            var servedAgainAfter = killed.Elapsed;
+            var took = new List<TimeSpan>();
+            foreach (var (user, cookies) in users)
+            {
+                var signOut = Stopwatch.StartNew();
+                using var response = await survivor.InvalidateAsync(new { userId = user });
+                took.Add(signOut.Elapsed);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                Assert.All(await cluster.LookUpEverywhereAsync(cookies[0]), static a => Assert.NotEqual(FrontOutcome.Session, a.Outcome));
+            }
+
+            output.WriteLine($"{victim.Name} killed: sessions served again after {servedAgainAfter.TotalSeconds:0.0} s; sign-outs then took {string.Join(", ", took.Select(static t => $"{t.TotalSeconds:0.00} s"))}");
+            Assert.All(took, static t => Assert.True(t < TimeSpan.FromSeconds(10), $"a sign-out took {t.TotalSeconds:0.0} s after a silo's death"));
+            await cluster.RestartAsync(victim);
+            await cluster.HealAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_revocation_outlives_every_silo_and_a_redis_crash()
     {
         var (user, cookies) = await SignInAsync(1);

@@ -63,15 +63,18 @@ internal interface IUserGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// Fans invalidations out to every process' near cache and answers only when each has
-/// acknowledged, or when the lease of one that could not be told has run out.
+/// One silo's share of the sign-out fan-out, keyed by that silo's address
+/// (<c>SiloAddress.ToParsableString()</c>) and only ever activated there. A process subscribes to
+/// one relay; a sign-out is delivered by every live silo's relay to its own subscribers, so no
+/// single grain is on the path, and a relay lost with its silo only costs what its subscribers'
+/// leases had left.
 /// </summary>
-internal interface IInvalidationHubGrain : IGrainWithIntegerKey
+internal interface IInvalidationRelayGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Adds or renews a subscriber; the lease the hub grants (its own <c>NearCache:Lease</c>) runs
-    /// from this call. The answer tells the subscriber whether it may have missed notices (the hub
-    /// was re-created, or had dropped it).
+    /// Adds or renews a subscriber; the lease the relay grants (its own <c>NearCache:Lease</c>) runs
+    /// from this call. The answer tells the subscriber whether it may have missed notices (it is new
+    /// to this relay, or was dropped by it).
     /// </summary>
     /// <exception cref="SubscriptionRefusedException">The process holds too many subscriptions, or is kept out for not acknowledging.</exception>
     Task<SubscriptionAck> SubscribeAsync(ISessionCacheObserver observer);
@@ -79,12 +82,29 @@ internal interface IInvalidationHubGrain : IGrainWithIntegerKey
     /// <summary>Removes a subscriber, on shutdown.</summary>
     Task UnsubscribeAsync(ISessionCacheObserver observer);
 
-    /// <summary>Tells every subscriber; completes when none can serve what the notice revokes.</summary>
+    /// <summary>
+    /// Tells every subscriber of this relay. Completes once each has acknowledged or been dropped,
+    /// with how much longer the lease of a dropped one may still let it serve.
+    /// </summary>
     [ResponseTimeout(Timeouts.SignOut)]
-    Task PublishAsync(InvalidationNotice notice);
+    Task<TimeSpan> DeliverAsync(InvalidationNotice notice);
+
+    /// <summary>
+    /// How long ago this silo saw each of <paramref name="silos"/> leave the cluster:
+    /// <see cref="TimeSpan.MaxValue"/> when more than a lease ago, zero when it has not seen it go.
+    /// A silo that just started asks, rather than count every dead silo it finds as just died.
+    /// </summary>
+    Task<TimeSpan[]> GetDeparturesAsync(string[] silos);
 }
 
-/// <summary>A process' near cache, as the hub sees it.</summary>
+/// <summary>Which relays a process may subscribe to: one per active silo, answered by the nearest silo.</summary>
+internal interface IRelayDirectoryGrain : IGrainWithIntegerKey
+{
+    /// <summary>The relays of the silos active now, and the one of the silo answering.</summary>
+    Task<RelayDirectory> GetRelaysAsync();
+}
+
+/// <summary>A process' near cache, as its relay sees it.</summary>
 internal interface ISessionCacheObserver : IGrainObserver
 {
     /// <summary>Forgets the sessions the notice names; completes once they are gone.</summary>

@@ -62,17 +62,17 @@ internal sealed class InvalidationNotice
     public string[] SessionKeys { get; }
 }
 
-/// <summary>The hub's answer to a subscription.</summary>
-/// <param name="Incarnation">Changes when the hub was lost and re-created: notices may have been missed.</param>
+/// <summary>A relay's answer to a subscription.</summary>
+/// <param name="Incarnation">The relay's silo process: another one means another relay, whose notices before now were not for us.</param>
 /// <param name="WasSubscribed">
-/// Whether the hub already had this subscriber. <see langword="false"/> after the hub dropped it
-/// (it could not be told of a notice): whatever it caches may be stale.
+/// Whether the relay already had this subscriber. <see langword="false"/> when it is new there, or
+/// after the relay dropped it (it could not be told of a notice): whatever it caches may be stale.
 /// </param>
-/// <param name="Lease">The lease the hub granted, counted from before the subscriber asked: the hub's, not the subscriber's, configuration.</param>
+/// <param name="Lease">The lease the relay granted, counted from before the subscriber asked: the silo's, not the subscriber's, configuration.</param>
 [GenerateSerializer, Immutable]
 internal sealed record SubscriptionAck([property: Id(0)] Guid Incarnation, [property: Id(1)] bool WasSubscribed, [property: Id(2)] TimeSpan Lease);
 
-/// <summary>The hub refused a subscription: the process holds too many, or is kept out for not acknowledging.</summary>
+/// <summary>A relay refused a subscription: the process holds too many, or is kept out for not acknowledging.</summary>
 [GenerateSerializer]
 internal sealed class SubscriptionRefusedException : Exception
 {
@@ -90,6 +90,12 @@ internal sealed class SubscriptionRefusedException : Exception
     {
     }
 }
+
+/// <summary>The relays a process may subscribe to.</summary>
+/// <param name="Answering">The relay of the silo that answered: a silo's own near cache subscribes elsewhere, so that a silo cut off from the others loses its lease.</param>
+/// <param name="Active">The relays of every silo active in the answering silo's view.</param>
+[GenerateSerializer, Immutable]
+internal sealed record RelayDirectory([property: Id(0)] string Answering, [property: Id(1)] string[] Active);
 
 /// <summary>
 /// When a session's user signed in, as a user's grain judges it against sign-outs.

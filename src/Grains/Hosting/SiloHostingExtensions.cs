@@ -12,6 +12,7 @@ using SessionCache.AspNetCore;
 using SessionCache.AuthJs;
 using SessionCache.Client;
 using SessionCache.Client.Internals;
+using SessionCache.Grains;
 
 namespace SessionCache.Hosting;
 
@@ -182,6 +183,12 @@ public static class SiloHostingExtensions
             return new MetricsProcessIdentity(() => "silo " + silo.SiloAddress.Endpoint, () => silo.SiloAddress.Endpoint.ToString());
         });
         silo.Services.TryAddSingleton(static _ => new SessionCache.Grains.NegativeAnswers());
+
+        // The sign-out fan-out: a relay on every silo, published to from wherever a sign-out happens.
+        silo.Services.AddSingleton<InvalidationRelayState>(static sp => new(sp.GetService<TimeProvider>()));
+        silo.Services.AddPlacementDirector<SiloBoundPlacement, SiloBoundPlacementDirector>();
+        silo.Services.AddSingleton<InvalidationFanOut>();
+        silo.Services.AddHostedService(static sp => sp.GetRequiredService<InvalidationFanOut>());
         silo.Services.AddAuthJsSessionResolution(configuration);
         silo.Services.AddClusterSessionCache(configuration);
         silo.Services.AddSessionCacheDashboard();

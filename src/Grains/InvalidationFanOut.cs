@@ -38,20 +38,22 @@ internal sealed partial class InvalidationFanOut(
     private readonly ConcurrentDictionary<SiloAddress, long> _leftAt = new();
     private readonly long _startedAt = (services.GetService<TimeProvider>() ?? TimeProvider.System).GetTimestamp();
     private MembershipVersion _seen = MembershipVersion.MinValue;
+    private NoticePump? _recordPump;
+    private NoticePump? _deliverPump;
+
+    private NoticePump RecordPump => _recordPump ?? Interlocked.CompareExchange(ref _recordPump, new NoticePump(batch => PhaseAsync(batch, deliver: false)), null) ?? _recordPump;
+
+    private NoticePump DeliverPump => _deliverPump ?? Interlocked.CompareExchange(ref _deliverPump, new NoticePump(batch => PhaseAsync(batch, deliver: true)), null) ?? _deliverPump;
 
     /// <summary>Tells every process; completes when none can serve what the notice revokes.</summary>
     public async Task PublishAsync(InvalidationNotice notice)
     {
-        // Two rounds. After the first, every process has heard, grain hosts included, so no
-        // session grain answers from before the notice. But a near cache may have heard before the
-        // silo it asked, and stored that silo's older answer; the second round sweeps it out (or
-        // the near cache's epoch check does, the second notice having arrived mid-call).
-        var waitUntil = long.MinValue;
-        for (var round = 0; round < 2; round++)
-        {
-            waitUntil = Math.Max(waitUntil, await RoundAsync(notice));
-        }
-
+        // Two phases. First every silo records the notice for its session grains; then every
+        // near cache hears it. A near cache that has heard asks only silos that have recorded it,
+        // and an answer it was already waiting for meets its epoch check. Concurrent sign-outs
+        // share deliveries: a phase carries every notice queued while the previous one ran.
+        var waitUntil = await RecordPump.SendAsync(notice);
+        waitUntil = Math.Max(waitUntil, await DeliverPump.SendAsync(notice));
         var now = _time.GetTimestamp();
         if (waitUntil > now)
         {
@@ -60,8 +62,8 @@ internal sealed partial class InvalidationFanOut(
         }
     }
 
-    /// <summary>One delivery through every relay; gives until when a process that could not be told may still serve.</summary>
-    private async Task<long> RoundAsync(InvalidationNotice notice)
+    /// <summary>One phase through every relay; gives until when a process that could not be told may still serve.</summary>
+    private async Task<long> PhaseAsync(InvalidationNotice[] notices, bool deliver)
     {
         var waitUntil = long.MinValue;
         var pending = new HashSet<SiloAddress>();
@@ -77,27 +79,28 @@ internal sealed partial class InvalidationFanOut(
         while (pending.Count > 0)
         {
             var targets = pending.ToArray();
-            var deliveries = new Task<TimeSpan>[targets.Length];
+            var calls = new Task<TimeSpan>[targets.Length];
             for (var i = 0; i < targets.Length; i++)
             {
-                deliveries[i] = grains.GetGrain<IInvalidationRelayGrain>(targets[i].ToParsableString()).DeliverAsync(notice).WaitAsync(NotifyTimeout);
+                var relay = grains.GetGrain<IInvalidationRelayGrain>(targets[i].ToParsableString());
+                calls[i] = (deliver ? relay.DeliverAsync(notices) : Recorded(relay.RecordAsync(notices))).WaitAsync(NotifyTimeout);
             }
 
             try
             {
-                await Task.WhenAll(deliveries);
+                await Task.WhenAll(calls);
             }
             catch (Exception)
             {
-                // Inspected per delivery below.
+                // Inspected per call below.
             }
 
             var failed = false;
             for (var i = 0; i < targets.Length; i++)
             {
-                if (deliveries[i].IsCompletedSuccessfully)
+                if (calls[i].IsCompletedSuccessfully)
                 {
-                    var remaining = deliveries[i].Result;
+                    var remaining = calls[i].Result;
                     if (remaining > TimeSpan.Zero)
                     {
                         waitUntil = Math.Max(waitUntil, _time.GetTimestamp() + Ticks(remaining));
@@ -108,7 +111,7 @@ internal sealed partial class InvalidationFanOut(
                 else
                 {
                     failed = true;
-                    LogRelayUnreachable(logger, deliveries[i].Exception?.InnerException?.GetType().Name ?? "timeout");
+                    LogRelayUnreachable(logger, calls[i].Exception?.InnerException?.GetType().Name ?? "timeout");
                 }
             }
 
@@ -133,6 +136,12 @@ internal sealed partial class InvalidationFanOut(
         }
 
         return waitUntil;
+    }
+
+    private static async Task<TimeSpan> Recorded(Task recording)
+    {
+        await recording;
+        return TimeSpan.Zero;
     }
 
     /// <summary>For a silo that just started: how long ago each of <paramref name="silos"/> was seen leaving, as <see cref="IInvalidationRelayGrain.GetDeparturesAsync"/> answers.</summary>
@@ -264,4 +273,72 @@ internal sealed partial class InvalidationFanOut(
 
     [LoggerMessage(EventId = 2204, Level = LogLevel.Warning, Message = "A silo's invalidation relay could not be reached ({Exception}); asking again until it answers or is declared dead")]
     private static partial void LogRelayUnreachable(ILogger logger, string exception);
+}
+
+/// <summary>
+/// Sends notices in batches: one is sent at once when nothing is in flight; those that arrive
+/// meanwhile go together as soon as it returns. Each caller gets its own batch's result.
+/// </summary>
+internal sealed class NoticePump(Func<InvalidationNotice[], Task<long>> send)
+{
+    /// <summary>Bounds one message: a batch of sign-outs, not a flood in one call.</summary>
+    internal const int MaxBatch = 256;
+
+    private readonly Lock _lock = new();
+    private readonly List<(InvalidationNotice Notice, TaskCompletionSource<long> Done)> _queued = [];
+    private bool _running;
+
+    public Task<long> SendAsync(InvalidationNotice notice)
+    {
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_lock)
+        {
+            _queued.Add((notice, done));
+            if (!_running)
+            {
+                _running = true;
+
+                // Off the calling grain's scheduler: the pump outlives the call that started it.
+                _ = Task.Run(RunAsync);
+            }
+        }
+
+        return done.Task;
+    }
+
+    private async Task RunAsync()
+    {
+        while (true)
+        {
+            (InvalidationNotice Notice, TaskCompletionSource<long> Done)[] batch;
+            lock (_lock)
+            {
+                if (_queued.Count == 0)
+                {
+                    _running = false;
+                    return;
+                }
+
+                var count = Math.Min(_queued.Count, MaxBatch);
+                batch = [.. _queued.Take(count)];
+                _queued.RemoveRange(0, count);
+            }
+
+            try
+            {
+                var result = await send([.. batch.Select(static b => b.Notice)]);
+                foreach (var (_, done) in batch)
+                {
+                    done.TrySetResult(result);
+                }
+            }
+            catch (Exception exception)
+            {
+                foreach (var (_, done) in batch)
+                {
+                    done.TrySetException(exception);
+                }
+            }
+        }
+    }
 }

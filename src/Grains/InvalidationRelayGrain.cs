@@ -4,6 +4,7 @@ using Orleans.Concurrency;
 using Orleans.Placement;
 using Orleans.Runtime.Placement;
 using SessionCache.Client;
+using SessionCache.Client.Internals;
 using SessionCache.Contracts;
 
 namespace SessionCache.Grains;
@@ -28,6 +29,7 @@ namespace SessionCache.Grains;
 internal sealed partial class InvalidationRelayGrain(
     InvalidationRelayState state,
     InvalidationFanOut fanOut,
+    NearCache grainNotices,
     ILocalSiloDetails localSilo,
     IOptions<SessionCacheClientOptions> options,
     ILogger<InvalidationRelayGrain> logger) : Grain, IInvalidationRelayGrain
@@ -64,7 +66,18 @@ internal sealed partial class InvalidationRelayGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<TimeSpan> DeliverAsync(InvalidationNotice notice)
+    public Task RecordAsync(InvalidationNotice[] notices)
+    {
+        // The silo's session grains serve a cached answer only if no notice since concerns it.
+        foreach (var notice in notices)
+        {
+            grainNotices.Invalidate(notice);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<TimeSpan> DeliverAsync(InvalidationNotice[] notices)
     {
         var subscribers = state.Snapshot();
 
@@ -74,7 +87,7 @@ internal sealed partial class InvalidationRelayGrain(
         var deliveries = new Task[subscribers.Length];
         for (var i = 0; i < subscribers.Length; i++)
         {
-            deliveries[i] = subscribers[i].Observer.OnInvalidatedAsync(notice).WaitAsync(notifyTimeout);
+            deliveries[i] = subscribers[i].Observer.OnInvalidatedAsync(notices).WaitAsync(notifyTimeout);
         }
 
         try

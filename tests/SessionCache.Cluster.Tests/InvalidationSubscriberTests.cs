@@ -86,7 +86,9 @@ public sealed class InvalidationSubscriberTests
 
         public Task UnsubscribeAsync(ISessionCacheObserver observer) => Task.CompletedTask;
 
-        public Task<TimeSpan> DeliverAsync(InvalidationNotice notice) => Task.FromResult(TimeSpan.Zero);
+        public Task RecordAsync(InvalidationNotice[] notices) => Task.CompletedTask;
+
+        public Task<TimeSpan> DeliverAsync(InvalidationNotice[] notices) => Task.FromResult(TimeSpan.Zero);
 
         public Task<TimeSpan[]> GetDeparturesAsync(string[] silos) => Task.FromResult(new TimeSpan[silos.Length]);
     }

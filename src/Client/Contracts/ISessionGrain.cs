@@ -83,11 +83,17 @@ internal interface IInvalidationRelayGrain : IGrainWithStringKey
     Task UnsubscribeAsync(ISessionCacheObserver observer);
 
     /// <summary>
+    /// Records the notices with this silo's session grains, before any near cache hears them: a
+    /// near cache that has heard then asks only silos that have.
+    /// </summary>
+    Task RecordAsync(InvalidationNotice[] notices);
+
+    /// <summary>
     /// Tells every subscriber of this relay. Completes once each has acknowledged or been dropped,
     /// with how much longer the lease of a dropped one may still let it serve.
     /// </summary>
     [ResponseTimeout(Timeouts.SignOut)]
-    Task<TimeSpan> DeliverAsync(InvalidationNotice notice);
+    Task<TimeSpan> DeliverAsync(InvalidationNotice[] notices);
 
     /// <summary>
     /// How long ago this silo saw each of <paramref name="silos"/> leave the cluster:
@@ -107,8 +113,8 @@ internal interface IRelayDirectoryGrain : IGrainWithIntegerKey
 /// <summary>A process' near cache, as its relay sees it.</summary>
 internal interface ISessionCacheObserver : IGrainObserver
 {
-    /// <summary>Forgets the sessions the notice names; completes once they are gone.</summary>
-    Task OnInvalidatedAsync(InvalidationNotice notice);
+    /// <summary>Forgets the sessions the notices name; completes once they are gone.</summary>
+    Task OnInvalidatedAsync(InvalidationNotice[] notices);
 }
 
 /// <summary>Response timeouts of calls that can outlast Orleans' default of 30 seconds.</summary>

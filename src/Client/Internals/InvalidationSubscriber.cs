@@ -162,9 +162,13 @@ internal sealed partial class InvalidationSubscriber(
 
     private sealed class NearCacheObserver(NearCache cache) : ISessionCacheObserver
     {
-        public Task OnInvalidatedAsync(InvalidationNotice notice)
+        public Task OnInvalidatedAsync(InvalidationNotice[] notices)
         {
-            cache.Invalidate(notice);
+            foreach (var notice in notices)
+            {
+                cache.Invalidate(notice);
+            }
+
             return Task.CompletedTask;
         }
     }

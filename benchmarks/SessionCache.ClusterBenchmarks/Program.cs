@@ -24,8 +24,10 @@ using SessionCache.Hosting;
 //   callbacks <tokens.json> <module.mjs>        a resolution and a co-hosted hit, shaped by the app's callbacks and not
 //   notice <entries...>                         one sign-out notice applied to a near cache of each size
 //   bare-http <url> <cookie-name> <token> <session.json>   the HTTP floor: Kestrel answering the session's bytes from a dictionary
+//   renewals <count>                            CPU per lease renewal: a client renewing through a silo's gateway, both in this process
 return args switch
 {
+    ["renewals", var count] => await RenewalsAsync(int.Parse(count, CultureInfo.InvariantCulture)),
     ["bare-http", var url, var cookieName, var token, var sessionFile] => await BareHttpAsync(url, cookieName, token, await File.ReadAllBytesAsync(sessionFile)),
     ["notice", .. var sizes] when sizes.Length > 0 => Notice([.. sizes.Select(static s => int.Parse(s, CultureInfo.InvariantCulture))]),
     ["callbacks", var tokens, var module] => await CallbacksAsync(tokens, module),
@@ -429,6 +431,80 @@ static async Task<int> ClientAsync(string gateway, string tokensPath, int caller
     return 0;
 }
 
+// What a near cache's lease costs the cluster: renewals of one subscription (the same call a
+// process makes every RenewEvery) from a client through a silo's gateway, 8 at a time, with the
+// CPU time of this process, which holds both, divided by the renewals.
+static async Task<int> RenewalsAsync(int count)
+{
+    var siloBuilder = Host.CreateApplicationBuilder();
+    siloBuilder.Logging.SetMinimumLevel(LogLevel.Warning);
+    siloBuilder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+    {
+        ["SessionCache:Mode"] = "Local",
+        ["AUTH_SECRET"] = "renewals-benchmark-secret-renewals-benchmark",
+    });
+    var (siloPort, gatewayPort) = (FreePort(), FreePort());
+    siloBuilder.UseOrleans(silo =>
+    {
+        silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "session-cache", clusterId: "session-cache");
+        silo.AddMemoryGrainStorageAsDefault();
+        silo.AddSessionCache(siloBuilder.Configuration);
+    });
+    using var silo = siloBuilder.Build();
+    await silo.StartAsync();
+
+    var clientBuilder = Host.CreateApplicationBuilder();
+    clientBuilder.Logging.SetMinimumLevel(LogLevel.Warning);
+    clientBuilder.Configuration["Cluster:Gateways:0"] = $"127.0.0.1:{gatewayPort}";
+    clientBuilder.Configuration["SessionCache:NearCache:Enabled"] = "false";
+    clientBuilder.AddSessionCacheClient();
+    using var client = clientBuilder.Build();
+    await client.StartAsync();
+    var grains = client.Services.GetRequiredService<IGrainFactory>();
+    var directory = await grains.GetGrain<IRelayDirectoryGrain>(0).GetRelaysAsync();
+    var relay = grains.GetGrain<IInvalidationRelayGrain>(directory.Active[0]);
+    var observer = grains.CreateObjectReference<ISessionCacheObserver>(new IgnoringObserver());
+    for (var i = 0; i < 2000; i++)
+    {
+        await relay.SubscribeAsync(observer);
+    }
+
+    double cpuMicroseconds = 0, wallMicroseconds = 0;
+    var process = Process.GetCurrentProcess();
+    var rounds = new List<(double Cpu, double Wall)>();
+    for (var round = 0; round < 5; round++)
+    {
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
+        var wall = Stopwatch.StartNew();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) < count)
+            {
+                await relay.SubscribeAsync(observer);
+            }
+        })));
+        wall.Stop();
+        process.Refresh();
+        rounds.Add(((process.TotalProcessorTime - cpuBefore).TotalMicroseconds / count, wall.Elapsed.TotalMicroseconds / count));
+    }
+
+    cpuMicroseconds = rounds.Select(static r => r.Cpu).Order().ElementAt(rounds.Count / 2);
+    wallMicroseconds = rounds.Select(static r => r.Wall).Order().ElementAt(rounds.Count / 2);
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        renewals = count,
+        cpuMicrosecondsPerRenewal = Math.Round(cpuMicroseconds, 1),
+        wallMicrosecondsPerRenewal8AtATime = Math.Round(wallMicroseconds, 1),
+        coresFor1000ProcessesRenewingEvery2s = Math.Round(cpuMicroseconds * 500 / 1e6, 3),
+        coresFor1000ProcessesRenewingEvery10s = Math.Round(cpuMicroseconds * 100 / 1e6, 3),
+    }));
+    await client.StopAsync();
+    await silo.StopAsync();
+    return 0;
+}
+
 // Runs each case for a batch, round after round, the cases interleaved so that the machine's
 // noise falls on all of them alike; reports the median batch's time per operation.
 static async Task<List<(string Name, double MedianNs, double MinNs, double MaxNs)>> Interleaved(int rounds, params (string Name, int Batch, Func<ValueTask> Operation)[] cases)
@@ -555,4 +631,10 @@ internal sealed class SyntheticResolver : ISessionResolver
         var session = AuthJsSession.FromDocument(document.RootElement, System.Text.Encoding.UTF8.GetBytes(Json(i)));
         return ValueTask.FromResult(SessionLookupResult.Found(session, Environment.GetEnvironmentVariable("NOUSER") is null ? $"user-{i:D8}" : null, issuedAt: null, validUntil: session.Expires));
     }
+}
+
+/// <summary>A subscriber for the renewal benchmark: it is never sent a notice.</summary>
+internal sealed class IgnoringObserver : ISessionCacheObserver
+{
+    public Task OnInvalidatedAsync(InvalidationNotice[] notices) => Task.CompletedTask;
 }

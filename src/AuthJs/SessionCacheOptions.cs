@@ -71,6 +71,25 @@ public sealed class SessionCacheOptions
     public TimeSpan MaxCacheAge { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
+    /// <c>SessionCache:FailSafeMaxAge</c>: while Auth.js or the database fails (an upstream error,
+    /// never an answer that there is no session), a session cached past <see cref="MaxCacheAge"/>
+    /// keeps being served for up to this much longer, never past its own expiry and never after a
+    /// sign-out (the user's grain admits it again each time); upstream is asked again at most every
+    /// 5 s meanwhile. Default 5 minutes; zero turns it off. A session grain stays active for this
+    /// long after its cache age ends, so that it has something to fall back on.
+    /// </summary>
+    public TimeSpan FailSafeMaxAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// <c>SessionCache:EagerRefresh</c>: the fraction of <see cref="MaxCacheAge"/> after which a
+    /// session looked up is resolved again in the background while the cached one is served, so
+    /// that a session in use never waits on a resolution. Near caches keep the session only until
+    /// then, so that a lookup of a hot session reaches its grain in time. Default 0.9; zero turns it
+    /// off; otherwise between 0.5 and 0.99.
+    /// </summary>
+    public double EagerRefresh { get; set; } = 0.9;
+
+    /// <summary>
     /// <c>SessionCache:NegativeCacheAge</c>: how long "no session", "expired", "invalid" and
     /// "signed out" answers are kept, so that a flood of bad cookies is not a flood of upstream
     /// calls. Short, because the answer for a token can change. Upstream errors are never kept.
@@ -300,6 +319,16 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
         if (options.MaxCacheAge <= TimeSpan.Zero)
         {
             failures.Add($"{Prefix}{nameof(options.MaxCacheAge)} must be positive, e.g. 00:05:00.");
+        }
+
+        if (options.FailSafeMaxAge < TimeSpan.Zero || options.FailSafeMaxAge > TimeSpan.FromDays(1))
+        {
+            failures.Add($"{Prefix}{nameof(options.FailSafeMaxAge)} must be between 00:00:00 (off) and 1.00:00:00; got {options.FailSafeMaxAge}.");
+        }
+
+        if (options.EagerRefresh != 0 && !(options.EagerRefresh >= 0.5 && options.EagerRefresh <= 0.99))
+        {
+            failures.Add($"{Prefix}{nameof(options.EagerRefresh)} must be 0 (off) or between 0.5 and 0.99, a fraction of {Prefix}{nameof(options.MaxCacheAge)}; got {options.EagerRefresh.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
         }
 
         if (options.NegativeCacheAge < TimeSpan.Zero || options.NegativeCacheAge > options.MaxCacheAge)

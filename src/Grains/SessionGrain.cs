@@ -38,8 +38,19 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     // When the resolution that produced the cached session began: the session existed then.
     private DateTimeOffset _existedAt;
 
-    // Bumped by ForgetAsync, which interleaves: a resolution that overlapped it must not cache.
+    // Bumped by ForgetAsync, which interleaves, and by a sign-out: a resolution that overlapped
+    // either (a background refresh included) must not cache.
     private int _forgets;
+
+    // When the cached answer was resolved, and until when a session is kept to fall back on
+    // while upstream fails (its cache age plus FailSafeMaxAge, never past its own expiry).
+    private DateTimeOffset _resolvedAt;
+    private DateTimeOffset _keepUntil;
+    private bool _refreshing;
+    private Task? _refresh;
+
+    // While upstream fails, a fail-safe answer is given for this long before upstream is asked again.
+    private static readonly TimeSpan FailSafeRetryEvery = TimeSpan.FromSeconds(5);
 
     public SessionGrain(
         [FromKeyedServices(AuthJsServiceCollectionExtensions.DirectResolverKey)] ISessionResolver resolver,
@@ -100,31 +111,72 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     {
         // Checked on every call, not only by the timer: a lookup that races a late timer must
         // still never see an answer past its time.
-        if (Cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        var now = _clock.GetUtcNow();
+        if (Cached is { } cached && now < cached.CacheUntil)
         {
             if (cached.Result.Status != SessionLookupStatus.Session
                 || _notices.IsStillValid(_admittedEpoch, Key, _userKey))
             {
                 _metrics.GrainAnswered(resolved: false);
-                return cached;
+                RefreshIfDue(credential, cached, now);
+                return ForCallers(cached, now);
             }
 
             // A sign-out since may concern this session, or this silo may have missed one (cut off
-            // from the hub, or paused): the user's grain decides, without resolving again. A
+            // from its relay, or paused): the user's grain decides, without resolving again. A
             // session without a user id has no such grain; it is resolved again below.
             if (cached.Result.UserId is not null)
             {
                 _metrics.GrainAnswered(resolved: false);
-                return await ReadmitAsync(cached);
+                return ForCallers(await ReadmitAsync(cached), now);
             }
         }
 
+        // A refresh still running when the cache age ends gives this lookup its answer: one
+        // resolution, not two.
+        if (_refresh is { IsCompleted: false } refresh)
+        {
+            await refresh;
+            return await LookupAsync(credential);
+        }
+
+        // Past its cache age, a session is still what to fall back on while upstream fails.
+        var fallback = _options.FailSafeMaxAge > TimeSpan.Zero && Cached is { Result.Status: SessionLookupStatus.Session } stale && now < _keepUntil ? stale : null;
         Cached = null;
+        return ForCallers(await ResolveAsync(credential, fallback, refreshing: false), _clock.GetUtcNow());
+    }
+
+    /// <summary>
+    /// Resolves, has the user's grain admit a session, and keeps the answer. With a
+    /// <paramref name="fallback"/>, an upstream error serves it instead (fail-safe); when
+    /// <paramref name="refreshing"/>, an upstream error changes nothing.
+    /// </summary>
+    private async Task<CachedLookup> ResolveAsync(SessionCredential credential, CachedLookup? fallback, bool refreshing)
+    {
         var forgets = _forgets;
         var existedAt = _clock.GetUtcNow();
         _metrics.GrainAnswered(resolved: true);
         var result = await _resolver.LookupAsync(credential.ToRequest());
         var now = _clock.GetUtcNow();
+        if (result.Status == SessionLookupStatus.UpstreamError)
+        {
+            if (fallback is not null && forgets == _forgets)
+            {
+                return await FailSafeAsync(fallback, now);
+            }
+
+            if (refreshing)
+            {
+                return Cached ?? new CachedLookup(result, now);
+            }
+        }
+
+        if (refreshing && forgets != _forgets)
+        {
+            // Signed out while the refresh ran: what it found must not be kept.
+            return new CachedLookup(result, now);
+        }
+
         var validUntil = ValidUntil(result, now);
         var epoch = _notices.Epoch;
         if (result.Status == SessionLookupStatus.Session && result.UserId is { } userId
@@ -153,15 +205,93 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             Cached = lookup;
             _existedAt = existedAt;
             _admittedEpoch = epoch;
-            ArmExpiry(cacheUntil - now);
+            _resolvedAt = now;
+            _keepUntil = result.Status == SessionLookupStatus.Session && _options.FailSafeMaxAge > TimeSpan.Zero
+                ? Min(validUntil, cacheUntil + _options.FailSafeMaxAge)
+                : cacheUntil;
+            ArmExpiry(_keepUntil - now);
             LogResolved(_logger, Key[..12], result.Status, cacheUntil - now);
         }
         else
         {
             // Nothing worth keeping (an upstream error is never cached), or signed out meanwhile:
             // free the activation.
+            Cached = null;
             LogResolved(_logger, Key[..12], result.Status, TimeSpan.Zero);
             DeactivateOnIdle();
+        }
+
+        return lookup;
+    }
+
+    /// <summary>
+    /// Upstream is failing and the session's cache age has run out: serves the session again if
+    /// the user's grain still admits it, until upstream is asked again in a few seconds, and never
+    /// past the session's own expiry or <c>FailSafeMaxAge</c>.
+    /// </summary>
+    private async Task<CachedLookup> FailSafeAsync(CachedLookup fallback, DateTimeOffset now)
+    {
+        var readmitted = fallback.Result.UserId is null ? fallback : await ReadmitAsync(fallback);
+        if (readmitted.Result.Status != SessionLookupStatus.Session)
+        {
+            return readmitted;
+        }
+
+        var served = new CachedLookup(fallback.Result, Min(now + FailSafeRetryEvery, _keepUntil));
+        Cached = served;
+        ArmExpiry(_keepUntil - now);
+        _metrics.FailSafeServed();
+        LogFailSafe(_logger, Key[..12], _keepUntil - now);
+        return served;
+    }
+
+    /// <summary>
+    /// Past <c>EagerRefresh</c> of its cache age, a session in use is resolved again in the
+    /// background; the cached one is served meanwhile, and replaced when the new one is admitted.
+    /// </summary>
+    private void RefreshIfDue(SessionCredential credential, CachedLookup cached, DateTimeOffset now)
+    {
+        if (_options.EagerRefresh <= 0 || _refreshing || cached.Result.Status != SessionLookupStatus.Session || now < RefreshAt)
+        {
+            return;
+        }
+
+        _refreshing = true;
+        _refresh = RefreshAsync();
+
+        async Task RefreshAsync()
+        {
+            try
+            {
+                await ResolveAsync(credential, fallback: null, refreshing: true);
+            }
+            catch (Exception exception)
+            {
+                // The cached session stays, until its time; the next lookup after it resolves.
+                LogRefreshFailed(_logger, exception.GetType().Name);
+            }
+            finally
+            {
+                _refreshing = false;
+            }
+        }
+    }
+
+    private DateTimeOffset RefreshAt => _resolvedAt + (_options.MaxCacheAge * _options.EagerRefresh);
+
+    /// <summary>
+    /// What callers (near caches) may keep: a session only until its refresh is due, so that a
+    /// lookup of a hot session reaches this grain in time to refresh it.
+    /// </summary>
+    private CachedLookup ForCallers(CachedLookup lookup, DateTimeOffset now)
+    {
+        if (_options.EagerRefresh > 0 && lookup.Result.Status == SessionLookupStatus.Session && ReferenceEquals(lookup, Cached))
+        {
+            var refreshAt = RefreshAt;
+            if (now < refreshAt && refreshAt < lookup.CacheUntil)
+            {
+                return new CachedLookup(lookup.Result, refreshAt);
+            }
         }
 
         return lookup;
@@ -196,6 +326,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     public async Task<string?> RevokeAsync(SessionCredential credential, bool resolve)
     {
+        // A background refresh that finishes after this must not bring the session back.
+        _forgets++;
         var now = _clock.GetUtcNow();
         var held = Cached?.Result.Status == SessionLookupStatus.Session;
         var userId = held ? Cached!.Result.UserId : null;
@@ -279,10 +411,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     private Task OnExpiryAsync(CancellationToken cancellationToken)
     {
-        if (Cached is { } cached && _clock.GetUtcNow() < cached.CacheUntil)
+        // A session is kept past its cache age to fall back on while upstream fails.
+        var keepUntil = Cached is { } cached ? (cached.Result.Status == SessionLookupStatus.Session && _keepUntil > cached.CacheUntil ? _keepUntil : cached.CacheUntil) : DateTimeOffset.MinValue;
+        if (_clock.GetUtcNow() < keepUntil)
         {
             // The session clock runs behind the timer's (a test's fake clock): look again later.
-            ArmExpiry(cached.CacheUntil - _clock.GetUtcNow());
+            ArmExpiry(keepUntil - _clock.GetUtcNow());
             return Task.CompletedTask;
         }
 
@@ -290,6 +424,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         DeactivateOnIdle();
         return Task.CompletedTask;
     }
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Session {SessionHash} served past its cache age: upstream is failing (fail-safe for at most {Remaining} more)")]
+    private static partial void LogFailSafe(ILogger logger, string sessionHash, TimeSpan remaining);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Debug, Message = "A background refresh of a session failed ({Exception}); the cached session is served until its time")]
+    private static partial void LogRefreshFailed(ILogger logger, string exception);
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Session {SessionHash} resolved: {Status}, kept for {Lifetime}")]
     private static partial void LogResolved(ILogger logger, string sessionHash, SessionLookupStatus status, TimeSpan lifetime);

@@ -78,7 +78,8 @@ const events = {
 // Secrets from AUTH_SECRET and AUTH_SECRET_1..3, as Auth.js reads them (setEnvDefaults).
 app.use("/jwt/auth", ExpressAuth({ providers: [credentials()], trustHost: true, events }))
 // The same app again behind a switch: proxy-mode tests turn it off to see upstream errors.
-// Or makes it fail the ways an upstream does: 500, 429, or hanging until the caller times out.
+// Or makes it fail the ways an upstream does: 500, 429, or hanging until the caller times out;
+// or answer "no session" to every session request ("gone").
 let switchedOff = false
 let switchFault = null
 app.use("/switch/auth", (req, res, next) => {
@@ -86,6 +87,8 @@ app.use("/switch/auth", (req, res, next) => {
   if (switchFault === "500") return res.status(500).send("Internal Server Error")
   if (switchFault === "429") return res.status(429).set("Retry-After", "1").send("Too Many Requests")
   if (switchFault === "hang") return setTimeout(() => res.headersSent || res.status(504).send("late"), 60_000)
+  // What Auth.js answers once a session is gone (signed out in the database, its user deleted).
+  if (switchFault === "gone" && req.path === "/session") return res.json(null)
   next()
 })
 // Its session callback exposes the user id, as apps commonly do (proxy mode reads it from user.id),

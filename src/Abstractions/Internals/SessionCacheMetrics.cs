@@ -24,7 +24,7 @@ internal sealed class SessionCacheMetrics : IDisposable
     ];
 
     private const int Lookups = 0, NearHits = 1, GrainHits = 2, Misses = 3, UpstreamCalls = 4, UpstreamErrors = 5,
-        UserInvalidations = 6, SessionInvalidations = 7, FirstBucket = 8;
+        UserInvalidations = 6, SessionInvalidations = 7, FailSafeAnswers = 8, FirstBucket = 9;
 
     private static readonly double TicksToSeconds = 1.0 / Stopwatch.Frequency;
     private static readonly long[] BoundTicks = [.. LatencyBounds.Select(static b => (long)(b * Stopwatch.Frequency))];
@@ -50,6 +50,8 @@ internal sealed class SessionCacheMetrics : IDisposable
             "Resolutions sent to the Auth.js server (proxy mode) or the session database (database strategy).");
         _meter.CreateObservableCounter("sessioncache.upstream.errors", () => _counts.Sum(UpstreamErrors), "{call}",
             "Resolutions that failed because of the upstream: timeouts, refused connections, 5xx and 429 answers, database errors, an open circuit.");
+        _meter.CreateObservableCounter("sessioncache.failsafe", () => _counts.Sum(FailSafeAnswers), "{lookup}",
+            "Sessions served past their cache age by a session grain on this silo because upstream was failing (SessionCache:FailSafeMaxAge).");
         _meter.CreateObservableCounter("sessioncache.invalidations", () => new[]
         {
             new Measurement<long>(_counts.Sum(UserInvalidations), new KeyValuePair<string, object?>("sessioncache.scope", "user")),
@@ -91,6 +93,9 @@ internal sealed class SessionCacheMetrics : IDisposable
 
     /// <summary>A session grain answered from its cache (<paramref name="resolved"/> false) or resolved.</summary>
     public void GrainAnswered(bool resolved) => _counts.Increment(_counts.Row(), resolved ? Misses : GrainHits);
+
+    /// <summary>A session grain served a session past its cache age, upstream failing.</summary>
+    public void FailSafeServed() => _counts.Increment(_counts.Row(), FailSafeAnswers);
 
     /// <summary>A resolution was sent to the Auth.js server or the database (retries included in one).</summary>
     public void UpstreamCalled() => _counts.Increment(_counts.Row(), UpstreamCalls);

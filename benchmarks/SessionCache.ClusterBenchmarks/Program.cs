@@ -359,13 +359,25 @@ static async Task<int> MemoryAsync(int count)
         throw new InvalidOperationException($"only {near.Count} of {count} sessions are still cached");
     }
 
+    // The floor, in the same silo: as many activations of a grain that holds nothing, keyed like
+    // session grains (43 characters), each called once.
+    var grains = host.Services.GetRequiredService<IGrainFactory>();
+    var floorBefore = Settled();
+    await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (i, _) =>
+        await grains.GetGrain<IEmptyGrain>($"empty-{i:D8}-{new string('x', 28)}").PingAsync());
+    var floorAfter = Settled();
+
     var jsonPerSession = jsonBytes / (double)count;
+    var floor = (floorAfter - floorBefore) / (double)count;
+    var beyondJson = ((steady - before) / (double)count) - jsonPerSession;
     Console.WriteLine(JsonSerializer.Serialize(new
     {
         sessions = count,
         sessionJsonBytes = Math.Round(jsonPerSession),
         beyondJsonWithUserGrainsBytes = Math.Round(((after - before) / (double)count) - jsonPerSession),
-        beyondJsonOnceUserGrainsIdleBytes = Math.Round(((steady - before) / (double)count) - jsonPerSession),
+        beyondJsonOnceUserGrainsIdleBytes = Math.Round(beyondJson),
+        emptyGrainActivationBytes = Math.Round(floor),
+        ratioToEmptyGrain = Math.Round(beyondJson / floor, 2),
         userGrainsCollectedAfterSeconds = Math.Round(waited.Elapsed.TotalSeconds),
     }));
     await host.StopAsync();
@@ -637,4 +649,16 @@ internal sealed class SyntheticResolver : ISessionResolver
 internal sealed class IgnoringObserver : ISessionCacheObserver
 {
     public Task OnInvalidatedAsync(InvalidationNotice[] notices) => Task.CompletedTask;
+}
+
+/// <summary>The memory floor: a grain with no state and no work, one activation per key.</summary>
+public interface IEmptyGrain : IGrainWithStringKey
+{
+    Task PingAsync();
+}
+
+/// <summary>Holds nothing; Orleans' own cost of an activation.</summary>
+public sealed class EmptyGrain : Grain, IEmptyGrain
+{
+    public Task PingAsync() => Task.CompletedTask;
 }

@@ -76,7 +76,8 @@ public sealed class SessionCacheOptions
     /// keeps being served for up to this much longer, never past its own expiry and never after a
     /// sign-out (the user's grain admits it again each time); upstream is asked again at most every
     /// 5 s meanwhile. Default 5 minutes; zero turns it off. A session grain stays active for this
-    /// long after its cache age ends, so that it has something to fall back on.
+    /// long after its cache age ends, so that it has something to fall back on, wherever resolving
+    /// can fail (proxy mode, the database strategy, a callbacks module; not a plain JWT decode).
     /// </summary>
     public TimeSpan FailSafeMaxAge { get; set; } = TimeSpan.FromMinutes(5);
 

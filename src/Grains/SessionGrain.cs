@@ -206,7 +206,8 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             _existedAt = existedAt;
             _admittedEpoch = epoch;
             _resolvedAt = now;
-            _keepUntil = result.Status == SessionLookupStatus.Session && _options.FailSafeMaxAge > TimeSpan.Zero
+            // Where resolving cannot fail (a plain local JWT decode), there is nothing to fall back from.
+            _keepUntil = result.Status == SessionLookupStatus.Session && _options.FailSafeMaxAge > TimeSpan.Zero && !_cheapToResolve
                 ? Min(validUntil, cacheUntil + _options.FailSafeMaxAge)
                 : cacheUntil;
             ArmExpiry(_keepUntil - now);

@@ -43,7 +43,7 @@ public sealed class MetricsTests(MetricsCluster cluster)
         foreach (var instruments in byProcess)
         {
             Assert.Equal(
-                new[] { Duration, Hits, Invalidations, Lookups, Misses, LiveSessions, "sessioncache.upstream.calls", "sessioncache.upstream.errors" }.Order(StringComparer.Ordinal),
+                new[] { Duration, Hits, Invalidations, Lookups, Misses, LiveSessions, "sessioncache.upstream.calls", "sessioncache.upstream.errors", "sessioncache.failsafe" }.Order(StringComparer.Ordinal),
                 instruments.Select(static i => i.Name).Order(StringComparer.Ordinal));
             Assert.Equal("s", instruments.Single(static i => i.Name == Duration).Unit);
             Assert.IsType<Histogram<double>>(instruments.Single(static i => i.Name == Duration));

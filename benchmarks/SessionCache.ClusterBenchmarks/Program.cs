@@ -299,6 +299,13 @@ static async Task<int> MemoryAsync(int count)
     builder.Configuration["SessionCache:Mode"] = "Proxy";
     builder.Configuration["SessionCache:Upstream"] = "http://127.0.0.1:9/unused";
     builder.Configuration["SessionCache:MaxCacheAge"] = "01:00:00";
+    builder.Configuration["SessionCache:NearCache:MaxEntries"] = (count + 10_000).ToString(CultureInfo.InvariantCulture);
+
+    // Filling a million sessions on two cores pauses this process for tens of seconds at a time
+    // (workstation GC, blocking compactions here): longer than the default 6 s lease, which would
+    // empty the near cache mid-measurement. Memory, not leases, is measured here.
+    builder.Configuration["SessionCache:NearCache:Lease"] = "00:05:00";
+    builder.Configuration["SessionCache:NearCache:RenewEvery"] = "00:00:30";
     var (siloPort, gatewayPort) = (FreePort(), FreePort());
     builder.UseOrleans(silo =>
     {

@@ -118,10 +118,13 @@ internal sealed partial class InvalidationFanOut(
             if (failed)
             {
                 // A silo that cannot be reached either comes back or is declared dead; only then
-                // may the sign-out count on its lease. Until then it is asked again.
+                // may the sign-out count on its lease. Until then it is asked again. One still
+                // joining has no relay yet, so no subscriber: whoever subscribes there later starts
+                // with an empty near cache, and its lookups meet the user's grain, which has the
+                // sign-out.
                 await Task.Delay(RetryEvery, _time);
                 snapshot = Observe(membership.CurrentSnapshot);
-                pending.RemoveWhere(silo => snapshot.GetSiloStatus(silo) is SiloStatus.Dead or SiloStatus.None);
+                pending.RemoveWhere(silo => snapshot.GetSiloStatus(silo) is SiloStatus.Dead or SiloStatus.None or SiloStatus.Joining or SiloStatus.Created);
             }
         }
 

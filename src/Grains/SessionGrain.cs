@@ -14,7 +14,7 @@ namespace SessionCache.Grains;
 /// its answer. The answer is kept until the earliest of the session's expiry, the token's expiry
 /// and <see cref="SessionCacheOptions.MaxCacheAge"/>, when a timer deactivates the grain. A cached
 /// session is served only while no sign-out notice since its admission could concern it and this
-/// silo holds its lease from the invalidation hub; otherwise the user's grain is asked again. So a
+/// silo holds its lease from a relay; otherwise the user's grain is asked again. So a
 /// sign-out holds even where the user's grain could not reach this grain to make it forget.
 /// </summary>
 internal sealed partial class SessionGrain : Grain, ISessionGrain

@@ -10,7 +10,7 @@ namespace SessionCache.Client.Internals;
 
 /// <summary>
 /// This process' copy of recent lookup results, so that a hit costs a dictionary read instead of a
-/// grain call. It serves only while its subscription to the invalidation hub is within its lease,
+/// grain call. It serves only while its subscription to a silo's invalidation relay is within its lease,
 /// so a process the hub cannot reach stops serving within a bounded time; and an entry written by a
 /// lookup that raced an invalidation is taken out again (see <see cref="Add"/>).
 /// </summary>

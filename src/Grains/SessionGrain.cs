@@ -44,7 +44,11 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     // When the cached answer was resolved, and until when a session is kept to fall back on
     // while upstream fails (its cache age plus FailSafeMaxAge, never past its own expiry).
-    private DateTimeOffset _resolvedAt;
+    private DateTimeOffset _refreshAt;
+
+    // The cached session as callers (near caches) may keep it: until its refresh is due. Made
+    // once per resolution, not per lookup.
+    private CachedLookup? _untilRefresh;
     private DateTimeOffset _keepUntil;
     private bool _refreshing;
     private Task? _refresh;
@@ -92,6 +96,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
             _cachedLookup = value;
             _userKey = value?.Result.UserId is { } userId ? SessionKeys.UserKeyOf(userId) : null;
+
+            // Made for the answer it was made from, and only that one (a revocation replaces it).
+            _untilRefresh = null;
         }
     }
 
@@ -205,7 +212,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             Cached = lookup;
             _existedAt = existedAt;
             _admittedEpoch = epoch;
-            _resolvedAt = now;
+            _refreshAt = now + (_options.MaxCacheAge * _options.EagerRefresh);
+            _untilRefresh = _options.EagerRefresh > 0 && result.Status == SessionLookupStatus.Session && _refreshAt < cacheUntil
+                ? new CachedLookup(result, _refreshAt)
+                : null;
             // Where resolving cannot fail (a plain local JWT decode), there is nothing to fall back from.
             _keepUntil = result.Status == SessionLookupStatus.Session && _options.FailSafeMaxAge > TimeSpan.Zero && !_cheapToResolve
                 ? Min(validUntil, cacheUntil + _options.FailSafeMaxAge)
@@ -252,7 +262,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     /// </summary>
     private void RefreshIfDue(SessionCredential credential, CachedLookup cached, DateTimeOffset now)
     {
-        if (_options.EagerRefresh <= 0 || _refreshing || cached.Result.Status != SessionLookupStatus.Session || now < RefreshAt)
+        if (_options.EagerRefresh <= 0 || _refreshing || cached.Result.Status != SessionLookupStatus.Session || now < _refreshAt)
         {
             return;
         }
@@ -278,25 +288,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         }
     }
 
-    private DateTimeOffset RefreshAt => _resolvedAt + (_options.MaxCacheAge * _options.EagerRefresh);
-
     /// <summary>
     /// What callers (near caches) may keep: a session only until its refresh is due, so that a
     /// lookup of a hot session reaches this grain in time to refresh it.
     /// </summary>
-    private CachedLookup ForCallers(CachedLookup lookup, DateTimeOffset now)
-    {
-        if (_options.EagerRefresh > 0 && lookup.Result.Status == SessionLookupStatus.Session && ReferenceEquals(lookup, Cached))
-        {
-            var refreshAt = RefreshAt;
-            if (now < refreshAt && refreshAt < lookup.CacheUntil)
-            {
-                return new CachedLookup(lookup.Result, refreshAt);
-            }
-        }
-
-        return lookup;
-    }
+    private CachedLookup ForCallers(CachedLookup lookup, DateTimeOffset now) =>
+        _untilRefresh is { } untilRefresh && now < _refreshAt && ReferenceEquals(lookup, Cached) ? untilRefresh : lookup;
 
     private async Task<CachedLookup> ReadmitAsync(CachedLookup cached)
     {

@@ -45,6 +45,7 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     private static readonly TimeSpan SignOutStatusLifetime = TimeSpan.FromMinutes(5);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CachedSignOuts> _signOuts = new(StringComparer.Ordinal);
     private readonly int _maxSignOutStatuses;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<UInt128, InFlightLookup> _inFlight = new();
 
     public ClusterSessionCache(
         IGrainFactory grains,
@@ -274,7 +275,49 @@ internal sealed partial class ClusterSessionCache : ISessionCache
 
     private async ValueTask<SessionLookupResult> LookupInClusterAsync(SessionKey key, UInt128 nearKey, long started, CancellationToken cancellationToken)
     {
-        var epoch = _near.Epoch;
+        SessionLookupResult result;
+        if (!_nearEnabled)
+        {
+            result = await CallClusterAsync(key, nearKey, epoch: 0, cancellationToken);
+        }
+        else
+        {
+            // Concurrent misses for one session (a page's parallel requests, a burst of new
+            // visitors) share one grain call: the grain answers them one at a time otherwise. Only
+            // a call started since the latest notice is joined, so no lookup that began after a
+            // sign-out was confirmed here gets an answer the grain gave before it.
+            var epoch = _near.Epoch;
+            if (!_inFlight.TryGetValue(nearKey, out var flight) || flight.Epoch != epoch)
+            {
+                flight = new InFlightLookup(epoch, CallClusterAsync(key, nearKey, epoch, CancellationToken.None));
+                if (_inFlight.TryAdd(nearKey, flight))
+                {
+                    _ = flight.Call.ContinueWith(
+                        static (_, state) =>
+                        {
+                            var (inFlight, entry) = ((System.Collections.Concurrent.ConcurrentDictionary<UInt128, InFlightLookup>, KeyValuePair<UInt128, InFlightLookup>))state!;
+                            inFlight.TryRemove(entry);
+                        },
+                        (_inFlight, KeyValuePair.Create(nearKey, flight)),
+                        CancellationToken.None,
+                        TaskContinuationOptions.ExecuteSynchronously,
+                        TaskScheduler.Default);
+                }
+            }
+
+            result = await flight.Call.WaitAsync(cancellationToken);
+        }
+
+        _metrics.LookupCompleted(started, nearHit: false);
+        return result;
+    }
+
+    /// <summary>
+    /// The session grain's answer, kept in the near cache (if it is on and no notice arrived since
+    /// <paramref name="epoch"/>); a cluster that cannot answer is an upstream failure, never "no session".
+    /// </summary>
+    private async Task<SessionLookupResult> CallClusterAsync(SessionKey key, UInt128 nearKey, long epoch, CancellationToken cancellationToken)
+    {
         var hash = key.Hash;
         var credential = new SessionCredential(key.Cookies, key.Authorization);
         var retryingSince = Environment.TickCount64;
@@ -297,7 +340,6 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             {
                 // The cluster, not the session, is unavailable: that is never "no session".
                 LogClusterCallFailed(_logger, hash[..12], ExceptionNames.Chain(exception));
-                _metrics.LookupCompleted(started, nearHit: false);
                 return SessionLookupResult.UpstreamFailure("session cache cluster unavailable: " + exception.GetType().Name, retryable: true);
             }
         }
@@ -307,7 +349,6 @@ internal sealed partial class ClusterSessionCache : ISessionCache
             _near.Add(nearKey, hash, reply, epoch, _clock.GetUtcNow());
         }
 
-        _metrics.LookupCompleted(started, nearHit: false);
         return reply.Result;
     }
 
@@ -321,6 +362,9 @@ internal sealed partial class ClusterSessionCache : ISessionCache
     }
 
     private sealed record CachedSignOuts(UserSignOuts SignOuts, long Epoch, DateTimeOffset Until);
+
+    /// <summary>A grain call other lookups of the same session may share, started at the near cache's <paramref name="Epoch"/>.</summary>
+    private sealed record InFlightLookup(long Epoch, Task<SessionLookupResult> Call);
 
     // By type only: a failure inside the session grain (its user grain's, say) can carry a message
     // that names the user.

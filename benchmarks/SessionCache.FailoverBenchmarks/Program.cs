@@ -6,6 +6,24 @@ using SessionCache.Processes.Tests.Infrastructure;
 using StackExchange.Redis;
 
 // Usage: SessionCache.FailoverBenchmarks [signouts] [kill-trials] [throughput-users] [throughput-callers]
+//    or: SessionCache.FailoverBenchmarks fusioncache [stampede-trials] [sign-out-trials] [redis-restart-trials]
+if (args is ["fusioncache", ..])
+{
+    int Trials(int index, int otherwise) => args.Length > index + 1 ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : otherwise;
+    var versus = new ProcessCluster();
+    await versus.InitializeAsync();
+    try
+    {
+        await FusionCacheComparison.RunAsync(versus, Trials(0, 5), Trials(1, 200), Trials(2, 6));
+    }
+    finally
+    {
+        await versus.DisposeAsync();
+    }
+
+    return 0;
+}
+
 var signOuts = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 200;
 var killTrials = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
 var throughputUsers = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5000;

@@ -30,7 +30,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
     private CachedLookup? _cachedLookup;
     private string? _userKey;
     private bool _holdsNegative;
-    private IGrainTimer? _expiry;
+    private readonly SessionExpiry _expiry;
 
     // The notice epoch at which the user's grain last admitted the cached session.
     private long _admittedEpoch;
@@ -63,8 +63,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         IServiceProvider services,
         SessionCacheMetrics metrics,
         NegativeAnswers negativeAnswers,
+        SessionExpiry expiry,
         ILogger<SessionGrain> logger)
     {
+        _expiry = expiry;
         _notices = notices;
         _negativeAnswers = negativeAnswers;
         _metrics = metrics;
@@ -78,6 +80,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
             && string.IsNullOrEmpty(_options.CallbacksModule);
         _logger = logger;
     }
+
+    /// <summary>The second (Unix time) <see cref="SessionExpiry"/> has this grain down for, 0 for none; guarded by its lock.</summary>
+    internal long ExpirySecond { get; set; }
 
     private string Key => this.GetPrimaryKeyString();
 
@@ -104,6 +109,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
 
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _expiry.Cancel(this);
         Cached = null;
         if (_holdsNegative)
         {
@@ -401,27 +407,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain
         return until;
     }
 
-    private void ArmExpiry(TimeSpan due)
-    {
-        _expiry?.Dispose();
-        _expiry = this.RegisterGrainTimer(OnExpiryAsync, new GrainTimerCreationOptions(due, Timeout.InfiniteTimeSpan) { KeepAlive = true });
-    }
+    private void ArmExpiry(TimeSpan due) => _expiry.Schedule(this, _clock.GetUtcNow() + due);
 
-    private Task OnExpiryAsync(CancellationToken cancellationToken)
-    {
-        // A session is kept past its cache age to fall back on while upstream fails.
-        var keepUntil = Cached is { } cached ? (cached.Result.Status == SessionLookupStatus.Session && _keepUntil > cached.CacheUntil ? _keepUntil : cached.CacheUntil) : DateTimeOffset.MinValue;
-        if (_clock.GetUtcNow() < keepUntil)
-        {
-            // The session clock runs behind the timer's (a test's fake clock): look again later.
-            ArmExpiry(keepUntil - _clock.GetUtcNow());
-            return Task.CompletedTask;
-        }
-
-        Cached = null;
-        DeactivateOnIdle();
-        return Task.CompletedTask;
-    }
+    /// <summary>Called by <see cref="SessionExpiry"/> once this grain's time has come, from outside its scheduler.</summary>
+    internal void Expire() => GrainContext.Deactivate(new DeactivationReason(DeactivationReasonCode.ApplicationRequested, "the cached answer expired"));
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Session {SessionHash} served past its cache age: upstream is failing (fail-safe for at most {Remaining} more)")]
     private static partial void LogFailSafe(ILogger logger, string sessionHash, TimeSpan remaining);

@@ -120,4 +120,20 @@ public sealed class CoalescedLookupTests(CoalescingCluster cluster)
         await early;
         Assert.NotEqual(SessionLookupStatus.Session, (await process.LookupAsync(SessionRequest.FromCookieHeader(cookie))).Status);
     }
+
+    [Fact]
+    public async Task SessionGrainsGoOnceTheirTimeHasComeOnTheSessionClock()
+    {
+        var cookie = AuthJsServer.CookieHeader(await cluster.AuthJs.SignInAsync("/jwt/auth", "coalesced-expiry"));
+        Assert.Equal(SessionLookupStatus.Session, (await cluster.ClientCache.LookupAsync(SessionRequest.FromCookieHeader(cookie))).Status);
+        var management = cluster.ClientServices.GetRequiredService<IGrainFactory>().GetGrain<IManagementGrain>(0);
+        async Task<int> SessionGrainsAsync() => (await management.GetSimpleGrainStatistics())
+            .Where(static s => s.GrainType.Contains("SessionGrain", StringComparison.Ordinal)).Sum(static s => s.ActivationCount);
+        Assert.NotEqual(0, await SessionGrainsAsync());
+
+        // Past every cache age here (sessions 5 minutes, their fail-safe 5 more, refusals 1), on
+        // the session clock only: every session grain of this cluster goes.
+        cluster.Clock.Advance(TimeSpan.FromMinutes(11));
+        await Eventually.TrueAsync(async () => await SessionGrainsAsync() == 0, "every session grain to deactivate", 30);
+    }
 }

@@ -183,6 +183,7 @@ public static class SiloHostingExtensions
             return new MetricsProcessIdentity(() => "silo " + silo.SiloAddress.Endpoint, () => silo.SiloAddress.Endpoint.ToString());
         });
         silo.Services.TryAddSingleton(static _ => new SessionCache.Grains.NegativeAnswers());
+        silo.Services.TryAddSingleton<SessionExpiry>();
 
         // The sign-out fan-out: a relay on every silo, published to from wherever a sign-out happens.
         silo.Services.AddSingleton<InvalidationRelayState>(static sp => new(sp.GetService<TimeProvider>()));

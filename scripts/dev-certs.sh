@@ -5,7 +5,7 @@
 #                     docker-compose service names (silo1..3, webapp) and localhost as names
 #   client.pem/.key   for external clients and the CLI (TLS client only)
 # The CA's key (ca.key) stays next to them to issue more; in production keep it offline and issue
-# from your own PKI (README, "Security"). Usage: scripts/dev-certs.sh [days, default 365]
+# from your own PKI (docs/operations.md, "Security"). Usage: scripts/dev-certs.sh [days, default 365]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${DEV_CERTS_DIR:-$root/deploy/certs}"

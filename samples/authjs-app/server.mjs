@@ -29,7 +29,7 @@ if (!process.env.AUTH_SECRET) {
   process.exit(2)
 }
 
-// What the session cache needs from an Auth.js app (see the README, "Wiring Auth.js"), through the
+// What the session cache needs from an Auth.js app (see docs/authjs.md, "Wiring Auth.js"), through the
 // repository's module: the jwt callback stamps auth_time at sign-in, so a sign-out holds across
 // Auth.js' re-encodes, and asks the cluster whether the user was signed out, so that Auth.js clears
 // a signed-out device's cookie; events.signOut forwards every sign-out. Auth.js keeps no list of

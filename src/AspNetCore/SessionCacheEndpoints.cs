@@ -269,7 +269,7 @@ public static partial class SessionCacheEndpoints
         if (userIds.Count == 0 && tokens.Count == 0 && !root.EnumerateObject().Any())
         {
             error = "The body is an empty object. If it came from events.signOut of a database-session app, the adapter's " +
-                "deleteSession returned nothing (@auth/pg-adapter does); make it return the deleted session (see the README), " +
+                "deleteSession returned nothing (@auth/pg-adapter does); make it return the deleted session (see docs/authjs.md), " +
                 $"or post {{\"sessionToken\": ...}} yourself. In general, {ExpectedBody}.";
             return false;
         }

@@ -85,7 +85,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             var seconds = timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
             var cause = retry.LastError ?? (exception is OperationCanceledException ? null : exception);
             var detail = cause is null ? string.Empty : $"{Environment.NewLine}Last error: {CliFailure.Describe(cause)}";
-            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint}{await TlsHintAsync(cluster)} (see README){detail}");
+            throw new CliFailure(ExitCodes.Unavailable, $"No gateway answered within {seconds} s at {target.At}; {target.Hint}{await TlsHintAsync(cluster)} (see docs/cli.md){detail}");
         }
         catch (Exception exception) when (Find<OptionsValidationException>(exception) is { Count: > 0 } invalid)
         {

@@ -1,6 +1,6 @@
 namespace SessionCache.Cli;
 
-/// <summary>The process exit codes, the contract scripts rely on (see README, "Command-line client").</summary>
+/// <summary>The process exit codes, the contract scripts rely on (see docs/cli.md, "Command-line client").</summary>
 internal static class ExitCodes
 {
     /// <summary>Done: the session was printed, the sign-out completed, the status was shown.</summary>

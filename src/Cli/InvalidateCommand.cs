@@ -6,7 +6,7 @@ namespace SessionCache.Cli;
 
 /// <summary>
 /// <c>invalidate</c>: signs a user, or one session, out across the cluster. It returns once no
-/// silo or client serves those sessions any more (see README, "Sign-out guarantee").
+/// silo or client serves those sessions any more (see docs/design.md, "Sign-out guarantee").
 /// </summary>
 internal sealed class InvalidateCommand
 {

@@ -60,7 +60,7 @@ public sealed class NearCacheOptions
     /// session; a sign-out that cannot reach a process waits at most this long for it. In a silo it
     /// is the lease the silo's relay grants. Default 6 s: a silo's death delays the sign-outs
     /// after it by at most that, and 1,000 processes renewing every 2 s cost the cluster 500 small
-    /// calls a second (README, "Sign-out fan-out").
+    /// calls a second (docs/design.md, "Sign-out fan-out").
     /// </summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(6);
 

@@ -6,7 +6,7 @@ namespace SessionCache.Client;
 /// chains to <see cref="CaCertificates"/> or its SHA-256 (or SHA-1) thumbprint is listed in
 /// <see cref="Thumbprints"/>, and is within its validity period. Host names are not checked: the
 /// CA (or the list) must be dedicated to this cluster. The files are read again when they change,
-/// so certificates are replaced without a restart (see README, "Security").
+/// so certificates are replaced without a restart (see docs/operations.md, "Security").
 /// </summary>
 public sealed class SessionCacheTlsOptions
 {

@@ -152,7 +152,7 @@ public sealed class CliTests(CliCluster cluster)
         Assert.True(run.Elapsed >= TimeSpan.FromSeconds(2.5), run.ToString());
         Assert.True(run.Elapsed < TimeSpan.FromSeconds(15), run.ToString());
         Assert.Contains($"Waiting for the cluster: gateway 127.0.0.1:{port} (Cluster:Gateways) ...", run.Stderr, StringComparison.Ordinal);
-        Assert.True(run.Stderr.Contains($"No gateway answered within 3 s at 127.0.0.1:{port} (Cluster:Gateways); is a silo running? (see README)", StringComparison.Ordinal), run.ToString());
+        Assert.True(run.Stderr.Contains($"No gateway answered within 3 s at 127.0.0.1:{port} (Cluster:Gateways); is a silo running? (see docs/cli.md)", StringComparison.Ordinal), run.ToString());
         Assert.DoesNotContain("   at ", run.Stderr, StringComparison.Ordinal);
     }
 

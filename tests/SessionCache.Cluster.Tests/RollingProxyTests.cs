@@ -2,7 +2,7 @@
 namespace SessionCache.Cluster.Tests;
 
 /// <summary>
-/// Proxy mode in front of the app whose session callback exposes <c>auth_time</c> (the README's
+/// Proxy mode in front of the app whose session callback exposes <c>auth_time</c> (docs/authjs.md's
 /// lines), on real time as <see cref="RollingJwtCluster"/>.
 /// </summary>
 public sealed class RollingProxyCluster : SessionCluster

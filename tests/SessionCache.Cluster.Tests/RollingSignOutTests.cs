@@ -163,7 +163,7 @@ public sealed class RollingSignOutTests(RollingJwtCluster cluster)
             await AuthJs.SignOutAsync("/jwt/auth", a.Cookies);
             await Devices.AssertRefusedEverywhereAsync(cluster, b, "device B after the sign-out");
 
-            // The README says so plainly: without auth_time, a copy Auth.js re-encoded after the
+            // docs/authjs.md says so plainly: without auth_time, a copy Auth.js re-encoded after the
             // sign-out looks like a later sign-in.
             await Devices.PollAuthJsAsync(AuthJs, "jwt", b);
             await Devices.AssertServedEverywhereAsync(cluster, b, "device B's rolled cookie (no auth_time: the documented gap)");

@@ -118,7 +118,7 @@ public sealed class FaultCampaignTests(ProcessCluster cluster, ITestOutputHelper
             sessions.Add((user, await cluster.SignInAsync(user)));
         }
 
-        // The guarantee covers the sessions the cluster has seen (see README): each is looked up
+        // The guarantee covers the sessions the cluster has seen (see docs/design.md): each is looked up
         // once before anyone signs out.
         foreach (var (_, cookie) in sessions)
         {

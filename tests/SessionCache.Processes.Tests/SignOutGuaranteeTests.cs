@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace SessionCache.Processes.Tests;
 
 /// <summary>
-/// The README's sign-out guarantee: once a sign-out returns success, no live process serves any of
+/// The sign-out guarantee (docs/design.md): once a sign-out returns success, no live process serves any of
 /// the user's sessions, from a grain or from a near cache; a process that could not be told stops
 /// serving within its lease; and the revocation outlives every silo and a Redis crash.
 /// </summary>

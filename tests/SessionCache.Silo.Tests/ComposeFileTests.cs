@@ -29,7 +29,7 @@ public sealed class ComposeFileTests
     private static readonly string[] ClusterMembers = ["silo1", "silo2", "silo3", "webapp"];
     private static readonly string[] Services = ["redis", "postgres", "authjs", .. ClusterMembers];
 
-    // Settings each silo has its own value of (README, "Running a cluster on Redis").
+    // Settings each silo has its own value of (docs/operations.md, "Running a cluster on Redis").
     private static readonly string[] PerSiloSettings = ["Cluster__AdvertisedAddress", "Cluster__SiloPort", "Cluster__GatewayPort"];
 
     // Read by ASP.NET Core, the .NET host or Auth.js' secret handling, not by an options class.

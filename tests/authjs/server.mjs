@@ -62,7 +62,7 @@ app.post("/calls/:app/reset", (req, res) => {
 
 // Where events.signOut forwards to: the session cache's invalidation endpoint, set by a test.
 let signOutTarget = null
-// This is what an Auth.js app adds to its configuration (see the README): one fetch per sign-out.
+// This is what an Auth.js app adds to its configuration (see docs/authjs.md): one fetch per sign-out.
 const events = {
   async signOut(message) {
     if (!signOutTarget) return
@@ -123,7 +123,7 @@ const usersWithRoles = () =>
   })
 app.use("/callbacks/auth", ExpressAuth({ providers: [usersWithRoles()], trustHost: true, callbacks: sampleCallbacks }))
 
-// The README's lines: the jwt callback stamps auth_time at sign-in (Auth.js keeps it across every
+// The lines of docs/authjs.md: the jwt callback stamps auth_time at sign-in (Auth.js keeps it across every
 // re-encode), and the session callback exposes it with the user id, for proxy mode.
 const stampedCallbacks = {
   jwt({ token, trigger }) {
@@ -144,7 +144,7 @@ app.get("/module-warnings", (req, res) => res.json(moduleWarnings))
 
 // @auth/pg-adapter's deleteSession returns nothing, so events.signOut would get no session to
 // forward; returning the deleted row, as other adapters (Prisma, Drizzle) do, fixes that. The
-// README shows this wrapper.
+// wrapper docs/authjs.md shows.
 const signOutReadyAdapter = (adapter) => ({
   ...adapter,
   async deleteSession(sessionToken) {

@@ -31,7 +31,7 @@ public static class SiloHostingExtensions
     /// <param name="builder">The web application builder.</param>
     /// <param name="configureSilo">
     /// Further Orleans configuration, applied last. TLS needs none: <c>Cluster:Tls</c> turns it on
-    /// (see README, "Security").
+    /// (see docs/operations.md, "Security").
     /// </param>
     /// <returns>The builder.</returns>
     public static WebApplicationBuilder AddSessionCacheSilo(this WebApplicationBuilder builder, Action<ISiloBuilder>? configureSilo = null)
@@ -74,7 +74,7 @@ public static class SiloHostingExtensions
     /// <c>Cluster</c> section: <c>Localhost</c> (one silo, memory storage, nothing to install) or
     /// <c>Redis</c> (membership and grain storage in Redis at <c>Cluster:ConnectionString</c>).
     /// Failure detection is tuned so that a dead silo is declared dead within about 6 seconds
-    /// (see README, "Failures"); <c>Cluster:Liveness:*</c> overrides Orleans'
+    /// (see docs/operations.md, "Failures"); <c>Cluster:Liveness:*</c> overrides Orleans'
     /// <see cref="ClusterMembershipOptions"/> one by one.
     /// </summary>
     private static ISiloBuilder UseSessionCacheClustering(this ISiloBuilder silo, SessionCacheClusterOptions cluster, IConfigurationSection section)
@@ -127,7 +127,7 @@ public static class SiloHostingExtensions
             // After a crash the directory holds the dead silo's grains back for this long (Orleans:
             // 30 s), in case the silo is only cut off and still runs them. Here a duplicate session
             // activation costs at most one extra resolution, and sign-outs do not rely on single
-            // activation (see README, "Sign-out guarantee"), while 30 s without the crashed silo's
+            // activation (see docs/design.md, "Sign-out guarantee"), while 30 s without the crashed silo's
             // sessions is an outage: 2 s, counted from the estimated time of failure.
             silo.Configure<GrainDirectoryOptions>(options => options.RangeLeaseDuration = TimeSpan.FromSeconds(2));
             silo.Configure<GrainDirectoryOptions>(section.GetSection("Directory"));

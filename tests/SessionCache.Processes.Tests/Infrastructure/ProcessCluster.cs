@@ -187,7 +187,7 @@ public sealed class ProcessCluster : IAsyncLifetime
     internal async Task<string> SignInAsync(string userId)
     {
         var email = $"{userId}@example.test";
-        // auth_time as the README's jwt callback lines stamp it, so that sign-outs hold across Auth.js' re-encodes.
+        // auth_time as the jwt callback lines of docs/authjs.md stamp it, so that sign-outs hold across Auth.js' re-encodes.
         var token = await Auth.MintAsync(new { sub = userId, name = userId, email, jti = Guid.NewGuid().ToString(), auth_time = DateTimeOffset.UtcNow.ToUnixTimeSeconds() }, AuthJsServer.Secret0, maxAge: 3600);
         SensitiveValues.Add("session token", token);
         SensitiveValues.Add("e-mail", email);

@@ -5,7 +5,7 @@ using System.Text;
 namespace SessionCache.Processes.Tests.Infrastructure;
 
 /// <summary>
-/// A real redis-server on loopback, configured as the README recommends for revocations: the
+/// A real redis-server on loopback, configured as docs/operations.md recommends for revocations: the
 /// append-only file, fsynced on every write. It can be killed with SIGKILL and started again on
 /// the same port and data.
 /// </summary>

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace SessionCache.AuthJs.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class ConfigurationTests
 {
     [Fact]

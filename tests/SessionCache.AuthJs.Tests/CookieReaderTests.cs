@@ -2,6 +2,7 @@ using SessionCache.AuthJs.Internals;
 
 namespace SessionCache.AuthJs.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class CookieReaderTests
 {
     [Fact]

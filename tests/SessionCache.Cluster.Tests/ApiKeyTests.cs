@@ -7,6 +7,7 @@ using SessionCache.AuthJs;
 namespace SessionCache.Cluster.Tests;
 
 /// <summary>The one API key check: what it accepts, and that the endpoints cannot be mapped without the options it reads.</summary>
+[Trait("Category", "Unit")]
 public sealed class ApiKeyTests
 {
     [Theory]

@@ -10,6 +10,7 @@ using StackExchange.Redis;
 namespace SessionCache.Cluster.Tests;
 
 /// <summary>What the invalidation subscriber logs when it cannot subscribe.</summary>
+[Trait("Category", "Unit")]
 public sealed class InvalidationSubscriberTests
 {
     [Fact]

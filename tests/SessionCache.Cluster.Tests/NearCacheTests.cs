@@ -7,6 +7,7 @@ using SessionCache.Contracts;
 namespace SessionCache.Cluster.Tests;
 
 /// <summary>The near cache's indexes: a notice removes exactly what it names, also against concurrent adds.</summary>
+[Trait("Category", "Unit")]
 public sealed class NearCacheTests
 {
     private static readonly DateTimeOffset Until = DateTimeOffset.UtcNow.AddHours(1);
@@ -114,6 +115,7 @@ public sealed class NearCacheTests
 }
 
 /// <summary>The allocation-free hit path finds exactly the key the general path would build, or defers to it.</summary>
+[Trait("Category", "Unit")]
 public sealed class SessionCookieFastPathTests
 {
     private static readonly SessionKeys Keys = new(["custom.session"], 16 * 1024);

@@ -5,6 +5,7 @@ using SessionCache.AuthJs;
 namespace SessionCache.Cluster.Tests;
 
 /// <summary>The <c>AuthJs</c> scheme's claims: the configured role fields, and only they, grant roles.</summary>
+[Trait("Category", "Unit")]
 public sealed class SessionClaimsTests
 {
     private static System.Security.Claims.ClaimsIdentity Identity(string json, IList<string>? roleFields = null) =>

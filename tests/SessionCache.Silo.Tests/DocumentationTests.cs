@@ -10,6 +10,7 @@ namespace SessionCache.Silo.Tests;
 /// somewhere inside the repository (or to a public site), and a configuration table that lists
 /// every key the options classes bind.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed partial class DocumentationTests
 {
     private const int ReadmeLimit = 12 * 1024;

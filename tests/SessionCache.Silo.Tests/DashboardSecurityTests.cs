@@ -257,20 +257,14 @@ public sealed partial class DashboardSecurityTests
             ? cookies.SingleOrDefault(static c => c.StartsWith("sessioncache-dashboard=", StringComparison.Ordinal))
             : null;
 
-    private static async Task WaitForHealthyAsync(HttpClient http)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            using var response = await http.GetAsync("health", timeout.Token);
-            if (response.StatusCode == HttpStatusCode.OK)
+    private static Task WaitForHealthyAsync(HttpClient http) =>
+        Eventually.TrueAsync(
+            async () =>
             {
-                return;
-            }
-
-            await Task.Delay(100, timeout.Token);
-        }
-    }
+                using var response = await http.GetAsync("health");
+                return response.StatusCode == HttpStatusCode.OK;
+            },
+            "the silo to report healthy");
 
     // The hidden field that is not the return address: the antiforgery token, whatever its name.
     [GeneratedRegex("""<input type="hidden" name="(?<name>(?!returnUrl")[^"]+)" value="(?<value>[^"]+)">""")]

@@ -67,17 +67,15 @@ public sealed class SiloHostTests
 
     private static async Task<string> WaitForHealthyAsync(HttpClient http)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            using var response = await http.GetAsync("health", timeout.Token);
-            var body = await response.Content.ReadAsStringAsync(timeout.Token);
-            if (response.StatusCode == HttpStatusCode.OK)
+        var body = string.Empty;
+        await Eventually.TrueAsync(
+            async () =>
             {
-                return body;
-            }
-
-            await Task.Delay(100, timeout.Token);
-        }
+                using var response = await http.GetAsync("health");
+                body = await response.Content.ReadAsStringAsync();
+                return response.StatusCode == HttpStatusCode.OK;
+            },
+            "the silo to report healthy");
+        return body;
     }
 }

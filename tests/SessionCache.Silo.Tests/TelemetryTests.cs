@@ -148,28 +148,13 @@ public sealed class TelemetryTests
 
         public async Task<byte[]> WaitForAsync(Func<byte[], bool> match, string what, int timeoutSeconds = 30)
         {
-            var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
-            while (true)
-            {
-                if (_bodies.FirstOrDefault(match) is { } body)
-                {
-                    return body;
-                }
-
-                Assert.True(DateTime.UtcNow < deadline, $"Timed out after {timeoutSeconds} s waiting for {what}; {_bodies.Count} exports received");
-                await Task.Delay(100);
-            }
+            byte[]? found = null;
+            await Eventually.TrueAsync(() => (found = _bodies.FirstOrDefault(match)) is not null, what, timeoutSeconds);
+            return found!;
         }
 
-        public async Task WaitForCountAsync(int count, TimeSpan within)
-        {
-            var deadline = DateTime.UtcNow + within;
-            while (_bodies.Count < count)
-            {
-                Assert.True(DateTime.UtcNow < deadline, $"Only {_bodies.Count} exports within {within.TotalSeconds} s; expected {count}");
-                await Task.Delay(100);
-            }
-        }
+        public Task WaitForCountAsync(int count, TimeSpan within) =>
+            Eventually.TrueAsync(() => _bodies.Count >= count, $"{count} exports", (int)within.TotalSeconds);
 
         public async ValueTask DisposeAsync() => await _app.DisposeAsync();
     }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -101,30 +100,6 @@ internal static class TestSilo
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-}
-
-/// <summary>The repository these tests belong to.</summary>
-internal static class Repository
-{
-    public static string Root { get; } = FindRoot();
-
-    private static string FindRoot([CallerFilePath] string sourceFile = "")
-    {
-        // Next to the binaries in a normal build; from this file's compile-time path when the
-        // binaries were built elsewhere (dotnet test --artifacts-path /tmp/...).
-        foreach (var start in new[] { AppContext.BaseDirectory, Path.GetDirectoryName(sourceFile) })
-        {
-            for (var directory = string.IsNullOrEmpty(start) ? null : new DirectoryInfo(start); directory is not null; directory = directory.Parent)
-            {
-                if (File.Exists(Path.Combine(directory.FullName, "Cluster.sln")))
-                {
-                    return directory.FullName;
-                }
-            }
-        }
-
-        throw new InvalidOperationException($"Cluster.sln not found above {AppContext.BaseDirectory} or {sourceFile}.");
     }
 }
 

@@ -243,23 +243,3 @@ internal enum FrontOutcome
     /// <summary>The process did not answer at all (killed, paused).</summary>
     Down,
 }
-
-internal static class Repository
-{
-    public static string Root { get; } = Find();
-
-    public static string Configuration =>
-        typeof(Repository).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyConfigurationAttribute), false)
-            .OfType<System.Reflection.AssemblyConfigurationAttribute>().FirstOrDefault()?.Configuration ?? "Debug";
-
-    private static string Find()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Cluster.sln")))
-        {
-            directory = directory.Parent;
-        }
-
-        return directory?.FullName ?? throw new InvalidOperationException("Cluster.sln not found above the test binaries.");
-    }
-}

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 
-namespace SessionCache.AuthJs.Tests;
+namespace SessionCache.TestSupport;
 
 /// <summary>
 /// The real Auth.js (<c>tests/authjs/server.mjs</c>) running in Node for the whole test run:
@@ -330,9 +330,3 @@ public sealed class AuthJsServer : IAsyncLifetime
 /// the session is made of (<see langword="null"/> when missing or not a string), or why it refused.
 /// </summary>
 public sealed record JweVerdict(string Token, bool Accepted, string? Name, string? Email, string? Sub, string? Reason, string JoseVersion);
-
-[CollectionDefinition(Name)]
-public sealed class AuthJsCollection : ICollectionFixture<AuthJsServer>
-{
-    public const string Name = "Real Auth.js";
-}

@@ -1,6 +1,6 @@
-namespace SessionCache.AuthJs.Tests;
+namespace SessionCache.TestSupport;
 
-/// <summary>Waits on conditions, never on fixed sleeps; shared by every test project (linked).</summary>
+/// <summary>Waits on conditions, never on fixed sleeps; shared by every test project.</summary>
 public static class Eventually
 {
     public static Task TrueAsync(Func<bool> condition, string what, int timeoutSeconds = 60) =>

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace SessionCache.AuthJs.Tests;
+namespace SessionCache.TestSupport;
 
 /// <summary>
 /// Certificates made in-process for the TLS tests, written as PEM files into a temporary folder:

@@ -337,9 +337,10 @@ internal sealed class SessionCacheOptionsValidator(Internals.AuthJsSecrets secre
             failures.Add($"{Prefix}{nameof(options.NegativeCacheAge)} must be between 00:00:00 and {Prefix}{nameof(options.MaxCacheAge)} ({options.MaxCacheAge}); got {options.NegativeCacheAge}.");
         }
 
-        if (options.MaxCookieHeaderLength < 256)
+        // The client's options bind the same key with the same rule (SessionCacheClientOptionsValidator).
+        if (options.MaxCookieHeaderLength is < 256 or > 1024 * 1024)
         {
-            failures.Add($"{Prefix}{nameof(options.MaxCookieHeaderLength)} must be at least 256 bytes.");
+            failures.Add($"{Prefix}{nameof(options.MaxCookieHeaderLength)} must be between 256 and 1048576 (bytes); got {options.MaxCookieHeaderLength}.");
         }
 
         if (!Enum.IsDefined(options.UpstreamErrors))

@@ -74,6 +74,7 @@ internal sealed class SessionCacheClientOptionsValidator : IValidateOptions<Sess
     public ValidateOptionsResult Validate(string? name, SessionCacheClientOptions options)
     {
         var failures = new List<string>();
+        // The resolution options bind the same key with the same rule (SessionCacheOptionsValidator).
         if (options.MaxCookieHeaderLength is < 256 or > 1024 * 1024)
         {
             failures.Add($"SessionCache:{nameof(options.MaxCookieHeaderLength)} must be between 256 and 1048576 (bytes); got {options.MaxCookieHeaderLength}.");

@@ -48,6 +48,19 @@ public sealed class ConfigurationTests
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("100")]
+    [InlineData("2000000")]
+    public void TheCookieHeaderLimitHasTheClientsRangeOnASiloToo(string value)
+    {
+        // One key, one rule: a client's options refuse the same values (ClientOptionsValidationTests).
+        var settings = new Dictionary<string, string?> { ["SessionCache:Mode"] = "Local", ["AUTH_SECRET"] = "a-secret-for-the-checks-0123456789", ["SessionCache:MaxCookieHeaderLength"] = value };
+
+        var error = Assert.Throws<OptionsValidationException>(() => Resolvers.Build(settings));
+
+        Assert.Contains($"SessionCache:MaxCookieHeaderLength must be between 256 and 1048576 (bytes); got {value}.", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void AProxySignInTimeFieldThatChangesOnEveryRequestIsRefusedAtStart()
     {

@@ -248,7 +248,7 @@ static int Notice(int[] sizes)
     foreach (var size in sizes)
     {
         using var near = new NearCache(size + 16, TimeProvider.System);
-        near.ExtendLease(Environment.TickCount64, TimeSpan.FromMinutes(10), missedNotices: false);
+        near.ExtendLease(near.LeaseTimestamp(), TimeSpan.FromMinutes(10), missedNotices: false);
         var until = DateTimeOffset.UtcNow.AddHours(1);
         CachedLookup Lookup(string userId) => new(SessionLookupResult.Found(AuthJsSession.Parse("""{"user":{"name":"n"},"expires":"2030-01-01T00:00:00.000Z"}"""u8), userId, null, until), until);
         for (var i = 0; i < size; i++)

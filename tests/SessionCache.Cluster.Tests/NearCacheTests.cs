@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using SessionCache.AuthJs;
 using SessionCache.AuthJs.Internals;
 using SessionCache.Client.Internals;
@@ -15,8 +16,31 @@ public sealed class NearCacheTests
     private static NearCache Leased(int maxEntries = 10_000)
     {
         var near = new NearCache(maxEntries, TimeProvider.System);
-        near.ExtendLease(Environment.TickCount64, TimeSpan.FromMinutes(10), missedNotices: false);
+        near.ExtendLease(near.LeaseTimestamp(), TimeSpan.FromMinutes(10), missedNotices: false);
         return near;
+    }
+
+    [Fact]
+    public void ALeaseLapsesOnTheCachesOwnClockAndAHitStopsWithIt()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var near = new NearCache(100, clock);
+        near.ExtendLease(near.LeaseTimestamp(), TimeSpan.FromSeconds(6), missedNotices: false);
+        var (key, _) = Add(near, "leased-token", "leased-user");
+        Assert.True(near.TryGet(key, clock.GetUtcNow(), out _));
+
+        clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.True(near.IsLeaseValid);
+        Assert.True(near.TryGet(key, clock.GetUtcNow(), out _));
+
+        // Not renewed within the lease: the process may have missed a sign-out, so nothing is served.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(near.IsLeaseValid);
+        Assert.False(near.TryGet(key, clock.GetUtcNow(), out _));
+
+        // Renewed (counted from when it asked), it serves again what no notice removed.
+        near.ExtendLease(near.LeaseTimestamp(), TimeSpan.FromSeconds(6), missedNotices: false);
+        Assert.True(near.TryGet(key, clock.GetUtcNow(), out _));
     }
 
     private static (UInt128 Key, string Hash) Add(NearCache near, string token, string userId, long? epoch = null)

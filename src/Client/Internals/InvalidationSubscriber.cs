@@ -44,7 +44,7 @@ internal sealed partial class InvalidationSubscriber(
             while (!stoppingToken.IsCancellationRequested)
             {
                 var delay = near.RenewEvery;
-                var askedAt = Environment.TickCount64;
+                var askedAt = nearCache.LeaseTimestamp();
                 try
                 {
                     // Made here, not before the loop: a client knows neither grain types nor
@@ -56,7 +56,7 @@ internal sealed partial class InvalidationSubscriber(
                         var directory = await grains.GetGrain<IRelayDirectoryGrain>(0).GetRelaysAsync().WaitAsync(near.RenewEvery, stoppingToken);
                         relayKey = Choose(directory, failedKey);
                         relay = grains.GetGrain<IInvalidationRelayGrain>(relayKey);
-                        askedAt = Environment.TickCount64;
+                        askedAt = nearCache.LeaseTimestamp();
                     }
 
                     // Bounded: a renewal sent to a silo that died with it is never answered, and

@@ -49,7 +49,8 @@ internal sealed class NearCache : IDisposable
     private int _count;
     private long _epoch;
 
-    // Environment.TickCount64 (monotonic milliseconds) until which the hub is known to reach us.
+    // The clock's timestamp until which the relay is known to reach us: the same clock as the
+    // entries' ages, so that a test's fake clock lapses a lease as it expires a session.
     private long _leaseUntil = long.MinValue;
 
     public NearCache(int maxEntries, TimeProvider clock)
@@ -96,11 +97,14 @@ internal sealed class NearCache : IDisposable
     /// <summary>Changes whenever an invalidation arrives; read before a grain call, checked after.</summary>
     public long Epoch => Interlocked.Read(ref _epoch);
 
-    public bool IsLeaseValid => Environment.TickCount64 < Interlocked.Read(ref _leaseUntil);
+    public bool IsLeaseValid => _clock.GetTimestamp() < Interlocked.Read(ref _leaseUntil);
+
+    /// <summary>Now, in the clock's timestamps: what a lease renewal is counted from.</summary>
+    public long LeaseTimestamp() => _clock.GetTimestamp();
 
     public bool TryGet(UInt128 key, DateTimeOffset now, out SessionLookupResult result)
     {
-        if (Environment.TickCount64 < Interlocked.Read(ref _leaseUntil)
+        if (_clock.GetTimestamp() < Interlocked.Read(ref _leaseUntil)
             && _entries.TryGetValue(key, out var entry)
             && now.UtcTicks < entry.CacheUntilTicks)
         {
@@ -213,7 +217,7 @@ internal sealed class NearCache : IDisposable
         }
     }
 
-    /// <summary>The hub confirmed our subscription at <paramref name="confirmedSince"/> (ticks taken before asking).</summary>
+    /// <summary>The relay confirmed our subscription at <paramref name="confirmedSince"/> (<see cref="LeaseTimestamp"/>, taken before asking).</summary>
     public void ExtendLease(long confirmedSince, TimeSpan lease, bool missedNotices)
     {
         if (missedNotices)
@@ -222,7 +226,7 @@ internal sealed class NearCache : IDisposable
             Clear();
         }
 
-        var until = confirmedSince + (long)lease.TotalMilliseconds;
+        var until = confirmedSince + (long)(lease.TotalSeconds * _clock.TimestampFrequency);
         long current;
         do
         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using SessionCache.AuthJs;
 
 namespace SessionCache.Grains;
@@ -9,17 +10,19 @@ namespace SessionCache.Grains;
 /// Seconds are read on the session clock, so a test's fake clock expires grains as it moves; a
 /// grain goes within two seconds of its time (every lookup checks its answer's age itself).
 /// </summary>
-internal sealed class SessionExpiry : IDisposable
+internal sealed partial class SessionExpiry : IDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
     private readonly Lock _lock = new();
     private readonly Dictionary<long, HashSet<SessionGrain>> _bySecond = [];
     private readonly TimeProvider _clock;
+    private readonly ILogger _logger;
     private readonly ITimer _timer;
 
-    public SessionExpiry(IServiceProvider services)
+    public SessionExpiry(IServiceProvider services, ILogger<SessionExpiry> logger)
     {
         _clock = SessionCacheClock.Get(services);
+        _logger = logger;
 
         // Ticks on real time: a fake session clock need not run timers, only tell the time.
         _timer = TimeProvider.System.CreateTimer(static state => ((SessionExpiry)state!).ExpireDue(), this, Tick, Tick);
@@ -81,10 +84,18 @@ internal sealed class SessionExpiry : IDisposable
             }
         }
 
-        // Outside the lock: a deactivation is queued on the grain's own scheduler.
+        // Outside the lock: a deactivation is queued on the grain's own scheduler. One that cannot
+        // be (the silo stopping) must not end the process from a timer callback.
         foreach (var grain in due ?? [])
         {
-            grain.Expire();
+            try
+            {
+                grain.Expire();
+            }
+            catch (Exception exception) when (exception is ObjectDisposedException or InvalidOperationException)
+            {
+                LogExpiryFailed(_logger, exception.GetType().Name);
+            }
         }
     }
 
@@ -101,4 +112,7 @@ internal sealed class SessionExpiry : IDisposable
 
         grain.ExpirySecond = 0;
     }
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Debug, Message = "An expired session grain could not be deactivated ({Exception}); the silo is likely stopping")]
+    private static partial void LogExpiryFailed(ILogger logger, string exception);
 }

@@ -22,11 +22,7 @@ trap cleanup EXIT
 git worktree add --detach "$work/baseline" 4c8c188 >/dev/null 2>&1
 ln -s "$root/tests/authjs/node_modules" "$work/baseline/tests/authjs/node_modules"
 # This build's harness on both: the benchmark, its packages and the test infrastructure it borrows.
-cp Directory.Packages.props "$work/baseline/"
-cp benchmarks/SessionCache.FailoverBenchmarks/*.cs benchmarks/SessionCache.FailoverBenchmarks/*.csproj "$work/baseline/benchmarks/SessionCache.FailoverBenchmarks/"
-rm -rf "$work/baseline/tests/SessionCache.TestSupport" "$work/baseline/tests/SessionCache.Processes.Tests/Infrastructure"
-cp -r tests/SessionCache.TestSupport "$work/baseline/tests/"
-cp -r tests/SessionCache.Processes.Tests/Infrastructure "$work/baseline/tests/SessionCache.Processes.Tests/"
+benchmarks/copy-failover-harness.sh "$work/baseline"
 for tree in "$root" "$work/baseline"; do
   for project in benchmarks/SessionCache.FailoverBenchmarks src/Silo samples/WebApp; do
     dotnet build -c Release -v q --nologo "$tree/$project" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }

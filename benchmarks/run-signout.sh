@@ -19,11 +19,7 @@ git worktree add --detach "$work/baseline" b66e13e >/dev/null 2>&1
 # The same Auth.js packages, and this build's harness on both (the baseline lacked the sustained
 # phase): the benchmark, its packages and the test infrastructure it borrows.
 ln -s "$root/tests/authjs/node_modules" "$work/baseline/tests/authjs/node_modules"
-cp Directory.Packages.props "$work/baseline/"
-cp benchmarks/SessionCache.FailoverBenchmarks/*.cs benchmarks/SessionCache.FailoverBenchmarks/*.csproj "$work/baseline/benchmarks/SessionCache.FailoverBenchmarks/"
-rm -rf "$work/baseline/tests/SessionCache.TestSupport" "$work/baseline/tests/SessionCache.Processes.Tests/Infrastructure"
-cp -r tests/SessionCache.TestSupport "$work/baseline/tests/"
-cp -r tests/SessionCache.Processes.Tests/Infrastructure "$work/baseline/tests/SessionCache.Processes.Tests/"
+benchmarks/copy-failover-harness.sh "$work/baseline"
 for tree in "$work/baseline" "$root"; do
   for project in benchmarks/SessionCache.FailoverBenchmarks src/Silo samples/WebApp; do
     dotnet build -c Release -v q --nologo "$tree/$project" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
